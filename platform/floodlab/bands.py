@@ -1,0 +1,54 @@
+"""The one place that knows band names: Sentinel-1/-2 bands, derived bands and band sets."""
+
+from __future__ import annotations
+
+# Sentinel-1 GRD backscatter, in dB.
+S1_BANDS: tuple[str, ...] = ("VV", "VH")
+# Sentinel-2 L1C/L2A, in file order of Sen1Floods11 S2Hand and SEN12MS s2 (13 bands).
+S2_BANDS: tuple[str, ...] = (
+    "B1",
+    "B2",
+    "B3",
+    "B4",
+    "B5",
+    "B6",
+    "B7",
+    "B8",
+    "B8A",
+    "B9",
+    "B10",
+    "B11",
+    "B12",
+)
+# Bands computed from others (SYSTEMS.md §2 and spectral indices):
+#   RATIO     = (VH - VV) / (VH + VV)          on dB values
+#   MAGNITUDE = sqrt((VH^2 + VV^2) / 2)        on dB values
+#   NDVI      = (B8 - B4) / (B8 + B4)
+#   NDWI      = (B3 - B8) / (B3 + B8)          (McFeeters)
+DERIVED_BANDS: dict[str, tuple[str, ...]] = {
+    "RATIO": ("VV", "VH"),
+    "MAGNITUDE": ("VV", "VH"),
+    "NDVI": ("B8", "B4"),
+    "NDWI": ("B3", "B8"),
+}
+# DeepFlood auxiliary layers, stored as their own single-band arrays.
+AUX_BANDS: tuple[str, ...] = ("SLOPE", "DTM")
+
+ALL_BANDS: tuple[str, ...] = S1_BANDS + S2_BANDS + tuple(DERIVED_BANDS) + AUX_BANDS
+
+RGB: tuple[str, ...] = ("B4", "B3", "B2")
+OPTICAL_PRIOR: tuple[str, ...] = ("B4", "B3", "B2", "NDVI")
+RESUNET_BANDS: tuple[str, ...] = ("VV", "RATIO", "MAGNITUDE")
+SARKD_BANDS: tuple[str, ...] = ("VV", "VH", "B2", "B3", "B4", "NDVI", "NDWI")
+
+# CycleGAN output band configurations (SYSTEMS.md §4).
+CYCLEGAN_BAND_SETS: dict[str, tuple[str, ...]] = {
+    "rgb": ("B4", "B3", "B2"),
+    "nir_swir_re": ("B8", "B11", "B5"),
+    "rgb_nir": ("B4", "B3", "B2", "B8"),
+}
+
+
+def is_sar(band: str) -> bool:
+    """True for bands measured or derived from SAR backscatter."""
+    return band in S1_BANDS or band in ("RATIO", "MAGNITUDE")
