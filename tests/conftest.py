@@ -1,0 +1,35 @@
+"""Shared fixtures: one session-scoped local Ray for every Ray test, seeded torch."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Keep each test process light on the 2-core CI machine.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+# Logical CPUs for the test Ray: more than the 2 physical cores, because a Tune trial that
+# drives a Ray Train run holds one CPU for the trial actor plus one per training worker
+# (and the Train controller); with num_cpus=2 a 2-trial sweep deadlocks waiting for CPUs.
+RAY_TEST_CPUS = 8
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """Start one local Ray for the whole test session (dashboard off, loopback only)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            num_cpus=RAY_TEST_CPUS,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "RAY_TRAIN_V2_ENABLED": "1"}},
+        )
+    yield ray
+    ray.shutdown()
