@@ -1,0 +1,1 @@
+"""Data layer: raw source readers, synthetic sources, Zarr conversion, stores and datasets."""

@@ -1,0 +1,126 @@
+"""Reader of the DeepFlood layout: one folder per tile, one GeoTIFF per layer and polarisation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from floodlab.bands import AUX_BANDS, S1_BANDS, S2_BANDS
+from floodlab.data.sources.base import Chip, ChipRef, SourceReader
+from floodlab.data.sources.common import (
+    check_all_aligned,
+    check_options,
+    read_float,
+    read_label,
+    require_modalities,
+)
+from floodlab.errors import DataError, DatasetNotFoundError
+
+# Layer file names inside a tile folder.
+S1_FILES = {"VV": "S1_VV.tif", "VH": "S1_VH.tif"}
+S2_FILE = "S2.tif"
+NDWI_FILE = "NDWI.tif"
+AUX_FILES = {"SLOPE": "SLOPE.tif", "DTM": "DTM.tif"}
+FLOOD_FILE = "FLOOD.tif"
+SYNTH_HINT = "`floodlab synth deepflood --out DIR` writes a synthetic tree in this layout"
+
+
+class DeepFloodReader(SourceReader):
+    """DeepFlood-style multi-source flood tiles (S1 VV/VH, S2, NDWI, slope, DTM, flood mask).
+
+    Layout read (floodlab's arrangement of the DeepFlood layers; the published archives
+    are re-filed into it, see datasets/deepflood/README.md)::
+
+        <event>/<tile>/S1_VV.tif   1 band float32, dB, nodata tag (NaN or numeric)
+        <event>/<tile>/S1_VH.tif   1 band float32, dB (separate file per polarisation)
+        <event>/<tile>/S2.tif      13 bands (B1..B12 incl. B8A), int16/uint16 x10000, 0 nodata
+        <event>/<tile>/NDWI.tif    1 band float32 (not read: NDWI is recomputed from S2)
+        <event>/<tile>/SLOPE.tif   1 band float32, degrees
+        <event>/<tile>/DTM.tif     1 band float32, metres above sea level
+        <event>/<tile>/FLOOD.tif   1 band uint8/int16, 1 flood, 0 dry, nodata/other -> invalid
+
+    Chip arrays: "s1" (2, H, W) float32 dB; "s2" (13, H, W) float32 (when S2.tif exists);
+    "aux" (2, H, W) float32 SLOPE, DTM (when both exist), NaN at nodata; "label" int8.
+    There is no official split (None); the group of a tile is its event.
+
+    Options:
+        require: modalities every chip must have, e.g. ("s2",).
+    """
+
+    name = "deepflood"
+    bands: ClassVar[dict[str, tuple[str, ...]]] = {"s1": S1_BANDS, "s2": S2_BANDS, "aux": AUX_BANDS}
+
+    def __init__(self, root: str | Path, **options: Any):
+        super().__init__(root, **options)
+        check_options(self.name, options, ("require",))
+        self.require: tuple[str, ...] = tuple(options.get("require", ()))
+
+    def list_chips(self) -> list[ChipRef]:
+        """Every `<event>/<tile>` folder holding S1_VV.tif, sorted by id `<event>_<tile>`."""
+        if not self.root.is_dir():
+            raise DatasetNotFoundError(
+                f"DeepFlood folder {self.root} does not exist; arrange the data as "
+                f"<event>/<tile>/S1_VV.tif ... (datasets/deepflood/README.md), or {SYNTH_HINT}."
+            )
+        refs: list[ChipRef] = []
+        for vv in sorted(self.root.glob(f"*/*/{S1_FILES['VV']}")):
+            tile = vv.parent
+            event = tile.parent.name
+            missing = [f for f in (S1_FILES["VH"], FLOOD_FILE) if not (tile / f).is_file()]
+            if missing:
+                raise DataError(
+                    f"{tile} has {S1_FILES['VV']} but lacks {', '.join(missing)}; every DeepFlood "
+                    "tile needs both polarisations and its flood mask — complete or remove it."
+                )
+            files: dict[str, tuple[str, ...]] = {
+                "s1": (str(tile / S1_FILES["VV"]), str(tile / S1_FILES["VH"])),
+                "label": (str(tile / FLOOD_FILE),),
+            }
+            if (tile / S2_FILE).is_file():
+                files["s2"] = (str(tile / S2_FILE),)
+            if all((tile / f).is_file() for f in AUX_FILES.values()):
+                files["aux"] = tuple(str(tile / f) for f in AUX_FILES.values())
+            refs.append(ChipRef(f"{event}_{tile.name}", event, None, files))
+        if not refs:
+            raise DatasetNotFoundError(
+                f"no DeepFlood tiles under {self.root}: expected <event>/<tile>/{S1_FILES['VV']}. "
+                f"Point the source at the folder holding the event folders, or {SYNTH_HINT}."
+            )
+        refs.sort(key=lambda r: r.id)
+        require_modalities(refs, self.require, self.name)
+        return refs
+
+    def read(self, ref: ChipRef) -> Chip:
+        """Read one tile; DataError naming the files if unreadable or not co-registered."""
+        layers = []
+        infos = []
+        for path in ref.files["s1"]:
+            arr, info = read_float(path, (Path(path).stem,))  # one band per file
+            layers.append(arr[0])
+            infos.append(info)
+        arrays: dict[str, np.ndarray] = {"s1": np.stack(layers)}  # (2, H, W) VV, VH
+        bands: dict[str, tuple[str, ...]] = {"s1": S1_BANDS}
+        if "s2" in ref.files:
+            arrays["s2"], info = read_float(ref.files["s2"][0], S2_BANDS, extra_nodata=(0,))
+            bands["s2"] = S2_BANDS
+            infos.append(info)
+        if "aux" in ref.files:
+            aux = []
+            for path, name in zip(ref.files["aux"], AUX_BANDS, strict=True):
+                arr, info = read_float(path, (name,))
+                aux.append(arr[0])
+                infos.append(info)
+            arrays["aux"], bands["aux"] = np.stack(aux), AUX_BANDS
+        arrays["label"], info = read_label(ref.files["label"][0])
+        infos.append(info)
+        check_all_aligned(infos)
+        return Chip(
+            ref=ref,
+            arrays=arrays,
+            bands=bands,
+            crs=infos[0].crs,
+            transform=infos[0].transform,
+            meta={"event": ref.group},
+        )

@@ -1,0 +1,183 @@
+"""Reader of the SEN12MS GeoTIFF tree (paired S1, S2 and MODIS land-cover patches)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from floodlab.bands import S1_BANDS, S2_BANDS
+from floodlab.data.geotiff import read_raster
+from floodlab.data.sources.base import Chip, ChipRef, SourceReader
+from floodlab.data.sources.common import (
+    check_all_aligned,
+    check_options,
+    read_float,
+    require_modalities,
+)
+from floodlab.errors import DataError, DatasetNotFoundError
+
+log = logging.getLogger(__name__)
+
+# ROIs1158_spring_s1_1_p30.tif -> collection ROIs1158, season spring, s1, scene 1, patch 30.
+PATCH_RE = re.compile(
+    r"^(?P<roi>ROIs\d+)_(?P<season>[a-z]+)_(?P<mod>s1|s2|lc)_(?P<scene>\d+)_p(?P<patch>\d+)\.tiff?$"
+)
+SEASONS = ("spring", "summer", "fall", "winter")
+LC_BANDS: tuple[str, ...] = ("IGBP", "LCCS_LC", "LCCS_LU", "LCCS_SH")
+# IGBP class 17 ("water bodies") in land-cover band 1 is the water label.
+IGBP_WATER = 17
+IGBP_CLASSES = range(1, 18)
+# Optional split lists (torchgeo convention): file names of s2 patches, one per line.
+SPLIT_LISTS = {"train_list.txt": "train", "val_list.txt": "val", "test_list.txt": "test"}
+SYNTH_HINT = "`floodlab synth sen12ms --out DIR` writes a synthetic tree in this layout"
+
+
+class Sen12MSReader(SourceReader):
+    """SEN12MS (Schmitt et al., ISPRS Annals 2019), TUM, CC-BY-4.0.
+
+    Layout (either convention, as extracted from the release archives)::
+
+        ROIs<year>_<season>/{s1,s2,lc}_<scene>/ROIs<year>_<season>_{s1,s2,lc}_<scene>_p<n>.tif
+        ROIs<year>_<season>_{s1,s2,lc}/{s1,s2,lc}_<scene>/...same file names...
+
+    Files are pixel-interleaved 256x256 patches in UTM: s1 2 bands float32 dB (VV, VH),
+    s2 13 bands uint16 reflectance x10000, lc 4 bands (IGBP, LCCS LC/LU/SH) uint8 or
+    uint16. Chip arrays: "s1", "s2" (NaN where 0), "lc" as stored, and "label" int8 =
+    water where IGBP (lc band 1) is class 17, 0 for other IGBP classes 1..16, -1 for
+    codes outside 1..17. A patch may lack s2 or lc; `require=("s2",)` makes that an error.
+    Splits come from `train_list.txt`/`val_list.txt`/`test_list.txt` at the root when
+    present (torchgeo convention), None otherwise. Group: `<season>_<scene>`.
+
+    Options:
+        seasons: keep only these seasons, e.g. ("winter",); None keeps all.
+        require: modalities every chip must have, e.g. ("s1", "s2").
+    """
+
+    name = "sen12ms"
+    bands: ClassVar[dict[str, tuple[str, ...]]] = {"s1": S1_BANDS, "s2": S2_BANDS, "lc": LC_BANDS}
+
+    def __init__(self, root: str | Path, **options: Any):
+        super().__init__(root, **options)
+        check_options(self.name, options, ("seasons", "season", "require"))
+        seasons = options.get("seasons") or options.get("season")
+        if isinstance(seasons, str):
+            seasons = (seasons,)
+        self.seasons: tuple[str, ...] | None = tuple(seasons) if seasons else None
+        if self.seasons and not set(self.seasons) <= set(SEASONS):
+            raise ValueError(f"seasons must be among {SEASONS}, got {self.seasons}")
+        self.require: tuple[str, ...] = tuple(options.get("require", ()))
+
+    def _index(self) -> dict[tuple[str, str, str, str], dict[str, Path]]:
+        """(roi, season, scene, patch) -> {modality: path} over the whole tree."""
+        if not self.root.is_dir():
+            raise DatasetNotFoundError(
+                f"SEN12MS folder {self.root} does not exist. Extract the ROIs*_<season>_*.tar.gz "
+                f"archives (https://mediatum.ub.tum.de/1474000) into it, or {SYNTH_HINT}."
+            )
+        index: dict[tuple[str, str, str, str], dict[str, Path]] = {}
+        # Patches sit exactly two folders below the root in both conventions.
+        for path in sorted(self.root.glob("*/*/*.tif")):
+            m = PATCH_RE.match(path.name)
+            if not m:
+                continue
+            key = (m["roi"], m["season"], m["scene"], m["patch"])
+            index.setdefault(key, {})[m["mod"]] = path
+        if not index:
+            raise DatasetNotFoundError(
+                f"no SEN12MS patches found under {self.root}: expected files like "
+                f"{self.root}/ROIs1158_spring/s1_1/ROIs1158_spring_s1_1_p30.tif. "
+                f"Point the source at the folder holding ROIs*_<season>, or {SYNTH_HINT}."
+            )
+        return index
+
+    def _splits(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for name, split in SPLIT_LISTS.items():
+            path = self.root / name
+            if path.is_file():
+                for line in path.read_text().splitlines():
+                    m = PATCH_RE.match(line.strip())
+                    if m:
+                        out.setdefault(
+                            _chip_id(m["roi"], m["season"], m["scene"], m["patch"]), split
+                        )
+        return out
+
+    def list_chips(self) -> list[ChipRef]:
+        """All patches with S1 or S2 (optionally of some seasons), sorted by id."""
+        splits = self._splits()
+        refs: list[ChipRef] = []
+        for (roi, season, scene, patch), files in self._index().items():
+            if self.seasons and season not in self.seasons:
+                continue
+            if "s1" not in files and "s2" not in files:
+                log.warning(
+                    "SEN12MS patch %s_%s_%s_p%s has only lc; skipped", roi, season, scene, patch
+                )
+                continue
+            cid = _chip_id(roi, season, scene, patch)
+            refs.append(
+                ChipRef(
+                    id=cid,
+                    group=f"{season}_{scene}",
+                    split=splits.get(cid),
+                    files={m: (str(p),) for m, p in sorted(files.items())},
+                )
+            )
+        if not refs:
+            raise DatasetNotFoundError(
+                f"no SEN12MS patches of season(s) {self.seasons} under {self.root}; "
+                f"available seasons: {sorted({k[1] for k in self._index()})}."
+            )
+        refs.sort(key=lambda r: r.id)
+        require_modalities(refs, self.require, self.name)
+        return refs
+
+    def read(self, ref: ChipRef) -> Chip:
+        """Read one patch; DataError naming the file(s) if unreadable or not co-registered."""
+        arrays: dict[str, np.ndarray] = {}
+        bands: dict[str, tuple[str, ...]] = {}
+        infos = []
+        if "s1" in ref.files:
+            arrays["s1"], info = read_float(ref.files["s1"][0], S1_BANDS)
+            bands["s1"] = S1_BANDS
+            infos.append(info)
+        if "s2" in ref.files:
+            arrays["s2"], info = read_float(ref.files["s2"][0], S2_BANDS, extra_nodata=(0,))
+            bands["s2"] = S2_BANDS
+            infos.append(info)
+        if "lc" in ref.files:
+            lc, info = read_raster(ref.files["lc"][0])
+            if lc.shape[0] != len(LC_BANDS) or lc.dtype.kind not in "ui":
+                raise DataError(
+                    f"{info.path}: land cover must be {len(LC_BANDS)} integer bands "
+                    f"({', '.join(LC_BANDS)}), got {lc.shape[0]} band(s) of {lc.dtype}."
+                )
+            arrays["lc"], bands["lc"] = lc, LC_BANDS
+            arrays["label"] = igbp_water_label(lc[0])
+            infos.append(info)
+        check_all_aligned(infos)
+        return Chip(
+            ref=ref,
+            arrays=arrays,
+            bands=bands,
+            crs=infos[0].crs,
+            transform=infos[0].transform,
+            meta={"season": ref.group.split("_")[0]},
+        )
+
+
+def igbp_water_label(igbp: np.ndarray) -> np.ndarray:
+    """int8 (H, W) water label from IGBP codes: 17 -> 1, 1..16 -> 0, anything else -> -1."""
+    out = np.full(igbp.shape, -1, dtype=np.int8)
+    valid = (igbp >= IGBP_CLASSES.start) & (igbp < IGBP_CLASSES.stop)
+    out[valid] = (igbp[valid] == IGBP_WATER).astype(np.int8)
+    return out
+
+
+def _chip_id(roi: str, season: str, scene: str, patch: str) -> str:
+    return f"{roi}_{season}_{scene}_p{patch}"

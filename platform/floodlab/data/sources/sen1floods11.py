@@ -1,0 +1,235 @@
+"""Reader of the Sen1Floods11 v1.1 GeoTIFF tree (hand-labelled and weakly labelled chips)."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from floodlab.bands import S1_BANDS, S2_BANDS
+from floodlab.data.sources.base import Chip, ChipRef, SourceReader
+from floodlab.data.sources.common import (
+    check_all_aligned,
+    check_options,
+    read_float,
+    read_label,
+    require_modalities,
+)
+from floodlab.errors import DataError, DatasetNotFoundError
+
+log = logging.getLogger(__name__)
+
+EVENTS = "data/flood_events"
+SPLITS = "splits/flood_handlabeled"
+# The release calls the weak folder "WeaklyLabeled"; some mirrors and papers write
+# "WeakLabeled". Both are accepted, the first that exists wins.
+WEAK_DIRS = ("WeaklyLabeled", "WeakLabeled")
+# Official split file stem -> floodlab split name.
+SPLIT_NAMES: dict[str, str] = {
+    "train": "train",
+    "valid": "val",
+    "test": "test",
+    "bolivia": "bolivia",
+}
+HOLDOUT_EVENT = "Bolivia"
+SYNTH_HINT = "`floodlab synth sen1floods11 --out DIR` writes a synthetic tree in this layout"
+
+
+def chip_id_of(path: str | Path) -> str:
+    """`Spain_7370579` from `.../Spain_7370579_S1Hand.tif` (the last `_Layer` is dropped)."""
+    return Path(path).stem.rsplit("_", 1)[0]
+
+
+def event_of(chip_id: str) -> str:
+    """The flood event (country, e.g. `Sri-Lanka`) of a chip id."""
+    return chip_id.rsplit("_", 1)[0]
+
+
+def read_split_file(path: str | Path) -> list[str]:
+    """Chip ids listed by an official split file, in file order.
+
+    Two formats exist: the official CSV with two columns and no header
+    (`Ghana_53713_S1Hand.tif,Ghana_53713_LabelHand.tif`) and id-per-line text files
+    (`Ghana_313799`). Blank lines and a header row naming no .tif are skipped.
+
+    Raises:
+        DataError: naming the file when it does not exist.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: split file does not exist.")
+    ids: list[str] = []
+    with path.open(newline="") as f:
+        for row in csv.reader(f):
+            cell = row[0].strip() if row else ""
+            if not cell:
+                continue
+            if cell.lower().endswith((".tif", ".tiff")):
+                ids.append(chip_id_of(cell))
+            elif "_" in cell and cell.rsplit("_", 1)[1].isdigit():
+                ids.append(cell)
+    return ids
+
+
+def read_splits(folder: str | Path) -> dict[str, str]:
+    """chip id -> floodlab split from `flood_{train,valid,test,bolivia}_data.{csv,txt}`.
+
+    `valid` is renamed `val`. A folder without split files gives an empty mapping.
+    """
+    folder = Path(folder)
+    out: dict[str, str] = {}
+    for stem, split in SPLIT_NAMES.items():
+        for ext in (".csv", ".txt"):
+            path = folder / f"flood_{stem}_data{ext}"
+            if path.is_file():
+                for chip in read_split_file(path):
+                    out.setdefault(chip, split)
+                break
+    return out
+
+
+class Sen1Floods11Reader(SourceReader):
+    """Sen1Floods11 v1.1 (Bonafilia et al., CVPRW 2020), Cloud to Street, CC-BY-4.0.
+
+    Layout (root = the `v1.1` folder or its parent)::
+
+        data/flood_events/HandLabeled/{S1Hand,S2Hand,LabelHand}/<Country>_<id>_<Layer>.tif
+        data/flood_events/WeaklyLabeled/{S1Weak,S1OtsuLabelWeak,S2IndexLabelWeak}/...
+        splits/flood_handlabeled/flood_{train,valid,test,bolivia}_data.csv
+
+    Chip arrays: "s1" (2, H, W) float32 dB (VV, VH), NaN at nodata; "s2" (13, H, W)
+    float32 TOA reflectance x10000, 0 (nodata, stored int16 or uint16) -> NaN; "label"
+    int8 hand label (-1 invalid, 0 dry, 1 water) for hand chips; "label_weak" int8 from
+    S1OtsuLabelWeak (0/1, anything else -1) for weak chips, which have no S2 and no
+    official split. S2IndexLabelWeak is not read. Splits come from the official files
+    (`valid` -> "val"); Bolivia chips not listed elsewhere are the "bolivia" hold-out.
+    The group of a chip is its flood event (country).
+
+    Options:
+        labels: ("hand",), ("weak",) or ("hand", "weak").
+        splits_dir: folder holding the split files, default `<v1.1>/splits/flood_handlabeled`.
+        require: modalities every chip must have (e.g. ("s2",)), DataError otherwise.
+    """
+
+    name = "sen1floods11"
+    bands: ClassVar[dict[str, tuple[str, ...]]] = {"s1": S1_BANDS, "s2": S2_BANDS}
+
+    def __init__(self, root: str | Path, **options: Any):
+        super().__init__(root, **options)
+        check_options(self.name, options, ("labels", "splits_dir", "require"))
+        self.labels: tuple[str, ...] = tuple(options.get("labels", ("hand",)))
+        bad = [x for x in self.labels if x not in ("hand", "weak")]
+        if bad or not self.labels:
+            raise ValueError(f"labels must be a subset of ('hand', 'weak'), got {self.labels}")
+        self.splits_dir = options.get("splits_dir")
+        self.require: tuple[str, ...] = tuple(options.get("require", ()))
+
+    @property
+    def base(self) -> Path:
+        """The `v1.1` folder: `root` itself or `root/v1.1`."""
+        for cand in (self.root, self.root / "v1.1"):
+            if (cand / EVENTS).is_dir():
+                return cand
+        raise DatasetNotFoundError(
+            f"Sen1Floods11 not found: neither {self.root / EVENTS} nor "
+            f"{self.root / 'v1.1' / EVENTS} exists. Point the source at the `v1.1` folder of "
+            f"the download (gs://sen1floods11/v1.1), or {SYNTH_HINT}."
+        )
+
+    def _folder(self, *parts: str) -> Path:
+        path = self.base.joinpath(EVENTS, *parts)
+        if not path.is_dir():
+            raise DatasetNotFoundError(
+                f"Sen1Floods11 folder {path} is missing. Download it from "
+                f"gs://sen1floods11/v1.1/{EVENTS}/{'/'.join(parts)}, or {SYNTH_HINT}."
+            )
+        return path
+
+    def _weak_root(self) -> str:
+        for name in WEAK_DIRS:
+            if (self.base / EVENTS / name).is_dir():
+                return name
+        return WEAK_DIRS[0]
+
+    def list_chips(self) -> list[ChipRef]:
+        """All chips of the requested label sources, sorted by id."""
+        base = self.base
+        splits_dir = Path(self.splits_dir) if self.splits_dir else base / SPLITS
+        splits = read_splits(splits_dir)
+        if not splits:
+            log.info("no official split files in %s; chips have no split", splits_dir)
+        refs: list[ChipRef] = []
+        hand_ids: set[str] = set()
+        if "hand" in self.labels:
+            s1_dir = self._folder("HandLabeled", "S1Hand")
+            label_dir = self._folder("HandLabeled", "LabelHand")
+            s2_dir = base / EVENTS / "HandLabeled" / "S2Hand"
+            for s1 in sorted(s1_dir.glob("*_S1Hand.tif")):
+                chip = chip_id_of(s1)
+                label = label_dir / f"{chip}_LabelHand.tif"
+                if not label.is_file():
+                    raise DataError(
+                        f"{label} is missing for {s1}; every hand-labelled chip needs its "
+                        "LabelHand file — complete the download or delete the S1 chip."
+                    )
+                files: dict[str, tuple[str, ...]] = {"s1": (str(s1),), "label": (str(label),)}
+                s2 = s2_dir / f"{chip}_S2Hand.tif"
+                if s2.is_file():
+                    files["s2"] = (str(s2),)
+                split = splits.get(chip)
+                if split is None and event_of(chip) == HOLDOUT_EVENT:
+                    split = "bolivia"
+                refs.append(ChipRef(chip, event_of(chip), split, files))
+                hand_ids.add(chip)
+        if "weak" in self.labels:
+            weak = self._weak_root()
+            s1_dir = self._folder(weak, "S1Weak")
+            label_dir = self._folder(weak, "S1OtsuLabelWeak")
+            for s1 in sorted(s1_dir.glob("*_S1Weak.tif")):
+                chip = chip_id_of(s1)
+                label = label_dir / f"{chip}_S1OtsuLabelWeak.tif"
+                if not label.is_file():
+                    raise DataError(
+                        f"{label} is missing for {s1}; complete the WeaklyLabeled download "
+                        "or delete the S1Weak chip."
+                    )
+                # Ids stay unique when a chip exists in both label sources.
+                cid = f"{chip}_weak" if chip in hand_ids else chip
+                weak_files: dict[str, tuple[str, ...]] = {
+                    "s1": (str(s1),),
+                    "label_weak": (str(label),),
+                }
+                refs.append(ChipRef(cid, event_of(chip), None, weak_files))
+        refs.sort(key=lambda r: r.id)
+        require_modalities(refs, self.require, self.name)
+        return refs
+
+    def read(self, ref: ChipRef) -> Chip:
+        """Read one chip; DataError naming the file(s) if unreadable or not co-registered."""
+        s1, s1_info = read_float(ref.files["s1"][0], S1_BANDS)
+        arrays: dict[str, np.ndarray] = {"s1": s1}
+        bands: dict[str, tuple[str, ...]] = {"s1": S1_BANDS}
+        infos = [s1_info]
+        if "s2" in ref.files:
+            # Reflectance 0 is nodata whether or not the file tags it (int16 or uint16).
+            s2, s2_info = read_float(ref.files["s2"][0], S2_BANDS, extra_nodata=(0,))
+            arrays["s2"], bands["s2"] = s2, S2_BANDS
+            infos.append(s2_info)
+        for key in ("label", "label_weak"):
+            if key in ref.files:
+                lab, lab_info = read_label(ref.files[key][0])
+                arrays[key] = lab
+                infos.append(lab_info)
+        check_all_aligned(infos)
+        source = "weak" if "label_weak" in ref.files else "hand"
+        return Chip(
+            ref=ref,
+            arrays=arrays,
+            bands=bands,
+            crs=s1_info.crs,
+            transform=s1_info.transform,
+            meta={"label_source": source, "event": ref.group},
+        )
