@@ -144,6 +144,13 @@ class ExperimentSpec(StrictModel):
                 )
             if d.label != "none":
                 raise ValueError("data.label: CycleGAN trains without labels; set data.label: none")
+            if self.loss.gan.identity > 0 and m.sar_channels != len(want):
+                # Identity feeds EO images to the SAR->EO generator and SAR to EO->SAR.
+                raise ValueError(
+                    f"loss.gan.identity: the identity term G_ab(EO) ~ EO needs as many SAR as EO channels, "
+                    f"but got (model.sar_channels={m.sar_channels}, EO bands of model.bands={m.bands!r}: {len(want)}); "
+                    "set loss.gan.identity: 0"
+                )
         if isinstance(m, CloudUNetSpec) and d.label != "cloud":
             raise ValueError("data.label: the cloud U-Net needs data.label: cloud")
         if isinstance(m, SarKDSpec):

@@ -57,7 +57,8 @@ class GanLossSpec(StrictModel):
     adversarial: Weight = Field(0.0, description="LSGAN adversarial weight.")
     cycle: Weight = Field(0.0, description="Cycle-consistency weight (lambda).")
     identity: Weight = Field(
-        0.0, description="Identity loss weight (absolute; CycleGAN's default is 0.5 * cycle)."
+        0.0,
+        description="Identity loss weight (absolute; CycleGAN's default is 0.5 * cycle); needs model.sar_channels == number of EO bands.",
     )
 
 

@@ -54,6 +54,8 @@ class IntParam(_Param):
             raise ValueError(f"`low <= high` must hold, but got (low={self.low}, high={self.high})")
         if self.log and self.low <= 0:
             raise ValueError(f"`low > 0` must hold for a log scale, but got (low={self.low})")
+        if self.log and self.step != 1:
+            raise ValueError(f"`step == 1` must hold for a log scale, but got (step={self.step})")
         return self
 
 

@@ -128,4 +128,5 @@ class Task(abc.ABC):
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
-    return module.module if hasattr(module, "module") else module
+    inner = getattr(module, "module", module)
+    return inner if isinstance(inner, nn.Module) else module
