@@ -33,3 +33,21 @@ def ray_session():
         )
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_s1f11_store(tmp_path_factory):
+    """A converted synthetic Sen1Floods11 store shared by the session: 24 hand chips of 64 px
+    (plus 12 weak chips), official splits, derived RATIO, MAGNITUDE, NDVI, NDWI."""
+    from floodlab.data.convert import convert
+    from floodlab.data.synth import write_synthetic
+
+    base = tmp_path_factory.mktemp("tiny_s1f11")
+    root = write_synthetic("sen1floods11", base / "raw", chips=24, size=64, seed=0)
+    return convert(
+        "sen1floods11",
+        root,
+        base / "sen1floods11.zarr",
+        derived=("RATIO", "MAGNITUDE", "NDVI", "NDWI"),
+        reader_options={"labels": ("hand", "weak")},
+    )

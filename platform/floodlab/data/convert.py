@@ -1,0 +1,306 @@
+"""Convert a raw dataset layout into one chunked Zarr v3 store, chip-parallel through Dask.
+
+The store is written into ``<out>.partial/`` and renamed to ``<out>`` only once every chip,
+the statistics and the attributes are in place (root attribute ``complete: true``). Each
+chip task marks its chip written as its last write, so an interrupted conversion resumes
+with the chips not yet written; re-running on a complete store does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import dask
+import numpy as np
+from dask.callbacks import Callback
+from zarr.codecs import BloscCodec
+
+from floodlab.bands import DERIVED_BANDS
+from floodlab.data.chipwrite import (
+    check_chip,
+    chip_files,
+    convert_chip,
+    create_arrays,
+    forget,
+    schema_of,
+    write_chip,
+    written_chips,
+)
+from floodlab.data.finalise import finalise
+from floodlab.data.sources.base import Chip, ChipRef, SourceReader
+from floodlab.data.splits import assign_splits
+from floodlab.data.store import STORE_FORMAT, read_attrs
+from floodlab.errors import DataError
+
+log = logging.getLogger(__name__)
+
+# Defaults chosen with benchmarks/loader.py: random training patches read fastest from
+# uncompressed chunks of one band and 256 x 256 pixels (a 256-px patch of a 512-px chip
+# touches at most 4 chunks per band, and only the rows it needs are read). Blosc-LZ4
+# roughly halves optical storage on real data but costs ~20-25% of the read speed.
+DEFAULT_CHUNK = 256  # spatial chunk side in pixels
+DEFAULT_COMPRESSION = "none"
+COMPRESSIONS = ("none", "lz4", "zstd")
+Progress = Callable[[int, int], None]  # (chips done, chips total)
+
+
+def compressors_for(name: str) -> Any:
+    """Zarr v3 compressor list for a compression name (lz4/zstd via Blosc, or none)."""
+    if name == "lz4":
+        return [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")]
+    if name == "zstd":
+        return [BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")]
+    if name == "none":
+        return None
+    raise DataError(f"--compression {name}: choose one of {list(COMPRESSIONS)}")
+
+
+def partial_path(out: str | Path) -> Path:
+    """Where a conversion into `out` writes until it is complete."""
+    out = Path(out)
+    return out.with_name(out.name + ".partial")
+
+
+def is_complete(path: str | Path) -> bool:
+    """True if `path` holds a complete floodlab store."""
+    attrs = read_attrs(path) if Path(path).exists() else {}
+    return bool(attrs.get("complete")) and attrs.get("floodlab_store") == STORE_FORMAT
+
+
+def normalize_derived(derived: Sequence[str]) -> list[str]:
+    """Upper-case, de-duplicate and check derived band names."""
+    names = list(dict.fromkeys(d.strip().upper() for d in derived if d.strip()))
+    unknown = [d for d in names if d not in DERIVED_BANDS]
+    if unknown:
+        raise DataError(f"--derive: unknown band(s) {unknown}; choose from {list(DERIVED_BANDS)}")
+    return names
+
+
+class _ChipProgress(Callback):
+    """Dask callback that reports each finished chip task."""
+
+    def __init__(self, done: int, total: int, progress: Progress | None):
+        super().__init__()
+        self.done, self.total, self.progress = done, total, progress
+
+    def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+        name = key[0] if isinstance(key, tuple) else key
+        if str(name).startswith("chip-"):
+            self.done += 1
+            if self.progress is not None:
+                self.progress(self.done, self.total)
+
+
+def _pool(scheduler: str, workers: int | None) -> Executor:
+    """The executor of the chip tasks ("processes" start fresh interpreters: spawn)."""
+    n = workers or os.cpu_count() or 1
+    if scheduler == "threads":
+        return ThreadPoolExecutor(n, thread_name_prefix="floodlab-convert")
+    if scheduler == "processes":
+        return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
+    raise DataError(f"--scheduler {scheduler}: choose 'threads' or 'processes'")
+
+
+def _read_probes(
+    reader: SourceReader, refs: Sequence[ChipRef], skip_bad: bool, bad: dict[int, dict[str, Any]]
+) -> list[tuple[int, Chip]]:
+    """Read the first readable chip of every kind (set of modality files) of the source."""
+    kinds: dict[tuple[str, ...], list[int]] = {}
+    for i, ref in enumerate(refs):
+        kinds.setdefault(tuple(sorted(ref.files)), []).append(i)
+    probes: list[tuple[int, Chip]] = []
+    shape: tuple[int, int] | None = None  # the first readable chip sets the store's size
+    for indices in kinds.values():
+        for i in indices:
+            try:
+                chip = reader.read(refs[i])
+                shape = check_chip(chip, shape)
+            except DataError as e:
+                if not skip_bad:
+                    raise _stop(refs[i], e) from None
+                log.warning("skipping chip %s: %s", refs[i].id, e)
+                bad[i] = {"id": refs[i].id, "files": chip_files(refs[i]), "reason": str(e)}
+                continue
+            probes.append((i, chip))
+            break
+    if not probes:
+        raise DataError(
+            f"none of the {len(refs)} chips could be read ({len(bad)} skipped as bad); "
+            "see the skipped chips' reasons above"
+        )
+    return probes
+
+
+def _stop(ref: ChipRef, e: Exception) -> DataError:
+    return DataError(
+        f"chip {ref.id} could not be converted: {e}\nFix or remove the file, or re-run with "
+        "--skip-bad to leave unreadable chips out (they are listed in the store's provenance). "
+        "Chips written so far are kept and the next run resumes from them."
+    )
+
+
+def _options(
+    dataset: str,
+    src: Path,
+    chunk: int,
+    derived: list[str],
+    reader_options: dict[str, Any],
+    seed: int,
+    compression: str,
+) -> dict[str, Any]:
+    return {
+        "dataset": dataset,
+        "source": str(src.resolve()),
+        "chunk": int(chunk),
+        "derived": derived,
+        "reader_options": {k: reader_options[k] for k in sorted(reader_options)},
+        "seed": int(seed),
+        "compression": compression,
+    }
+
+
+def convert(
+    dataset: str,
+    src: str | Path,
+    out: str | Path,
+    *,
+    chunk: int = DEFAULT_CHUNK,
+    derived: Sequence[str] = (),
+    skip_bad: bool = False,
+    workers: int | None = None,
+    scheduler: str = "threads",
+    progress: Progress | None = None,
+    reader_options: dict[str, Any] | None = None,
+    reader: SourceReader | None = None,
+    seed: int = 0,
+    compression: str = DEFAULT_COMPRESSION,
+) -> Path:
+    """Convert the raw dataset at `src` into the Zarr store `out` (see floodlab.data.store).
+
+    Args:
+        dataset: layout name (sen1floods11, sen12ms, deepflood, cloudsen12, sarkd).
+        src: the raw dataset folder.
+        out: the store to create (a folder, conventionally ``*.zarr``).
+        chunk: spatial chunk side in pixels (chips are one chunk along N either way).
+        derived: derived bands to store (RATIO, MAGNITUDE, NDVI, NDWI).
+        skip_bad: leave unreadable chips out (listed in provenance) instead of stopping.
+        workers: parallel chip tasks (None = all cores).
+        scheduler: Dask local scheduler, "threads" (default: fastest here, since GDAL,
+            numpy and Blosc release the GIL; see benchmarks/loader.py) or "processes".
+        progress: called with (chips done, chips total) as chips finish.
+        reader_options: keyword options of the source reader (e.g. season="winter").
+        reader: a ready reader to use instead of looking up `dataset`.
+        seed: seed of the grouped 80/10/10 split for chips without an official split.
+        compression: "none" (default, fastest random reads), "lz4" or "zstd" (Blosc; less
+            disk for optical bands).
+
+    Returns:
+        The path of the complete store.
+
+    Raises:
+        DatasetNotFoundError: the source folder or layout is missing.
+        DataError: an unreadable chip (without skip_bad), an empty source, chips of
+            different sizes, or an existing `out` that is not a complete store.
+    """
+    out, src = Path(out), Path(src)
+    reader_options = dict(reader_options or {})
+    derived = normalize_derived(derived)
+    compressors = compressors_for(compression)
+    if chunk < 16:
+        raise DataError(f"--chunk {chunk}: the spatial chunk must be at least 16 pixels")
+    if out.exists():
+        if is_complete(out):
+            log.info("%s is already a complete store; nothing to do", out)
+            return out
+        raise DataError(
+            f"{out} exists but is not a complete floodlab store; delete it or choose another "
+            "--out (an interrupted conversion lives in <out>.partial and resumes by itself)"
+        )
+    options = _options(dataset, src, chunk, derived, reader_options, seed, compression)
+    if reader is None:
+        from floodlab.data.sources import get_reader
+
+        reader = get_reader(dataset, src, **reader_options)
+    t0 = time.perf_counter()
+    refs = reader.list_chips()
+    if not refs:
+        raise DataError(
+            f"{src}: no {dataset} chips found; check that the folder holds the {dataset} "
+            "layout (see datasets/<name>/README.md) and any reader options"
+        )
+    n = len(refs)
+    part = partial_path(out)
+    bad: dict[int, dict[str, Any]] = {}
+    attrs = read_attrs(part) if part.exists() else {}
+    if attrs.get("complete"):
+        os.replace(part, out)  # finished before a crash between the last write and the rename
+        return out
+    if attrs.get("options") == options and attrs.get("ids") == [r.id for r in refs]:
+        schema = attrs["schema"]
+        written = written_chips(part, n)
+        log.info("resuming %s: %d of %d chips already written", part, int(written.sum()), n)
+    else:
+        if part.exists():
+            raise DataError(
+                f"{part} holds an interrupted conversion with other options or chips "
+                f"({attrs.get('options')}); delete it or re-run with the same options"
+            )
+        splits = assign_splits(refs, seed)
+        probes = _read_probes(reader, refs, skip_bad, bad)
+        schema = schema_of([c for _, c in probes], derived)
+        root = create_arrays(part, schema, refs, splits, chunk, compressors)
+        root.attrs.update(
+            {
+                "floodlab_store": STORE_FORMAT,
+                "complete": False,
+                "options": options,
+                "schema": schema,
+                "ids": [r.id for r in refs],
+            }
+        )
+        for i, chip in probes:
+            write_chip(str(part), i, chip, schema)
+        written = np.zeros(n, dtype=bool)
+        written[[i for i, _ in probes]] = True
+    todo = [i for i in range(n) if not written[i] and i not in bad]
+    done0 = n - len(todo)
+    if progress is not None:
+        progress(done0, n)
+    tasks = [
+        dask.delayed(convert_chip, pure=False)(
+            reader, refs[i], str(part), i, schema, skip_bad, dask_key_name=f"chip-{i}"
+        )
+        for i in todo
+    ]
+    # Our own pool, so that on failure we wait for chips still in flight before returning:
+    # nothing may write into the partial store after convert() has raised.
+    pool = _pool(scheduler, workers)
+    try:
+        with _ChipProgress(done0, n, progress):
+            results = dask.compute(*tasks, scheduler=scheduler, pool=pool)
+    except DataError as e:
+        failed = next((r for r in refs if r.id in str(e)), None)
+        raise (_stop(failed, e) if failed else e) from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        forget(part)
+    for r in results:
+        if r.get("bad"):
+            bad[r["i"]] = {"id": r["id"], "files": r["files"], "reason": r["bad"]}
+    finalise(part, schema, refs, bad, options, workers)
+    os.replace(part, out)
+    log.info(
+        "converted %d chips (%d skipped) into %s in %.1fs",
+        n - len(bad),
+        len(bad),
+        out,
+        time.perf_counter() - t0,
+    )
+    return out

@@ -1,0 +1,82 @@
+"""Make sure the store a data spec names exists: reuse it, or synthesise and convert it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from floodlab.data.convert import convert, is_complete
+from floodlab.data.store import missing_store_message
+from floodlab.errors import DatasetNotFoundError
+from floodlab.specs import DataSpec
+
+log = logging.getLogger(__name__)
+
+# Reader options of synthetic sources: Sen1Floods11 stores hold both label sources so that
+# hand-only and mixed hand+weak specs can share one store (the Dataset filters).
+SYNTH_READER_OPTIONS: dict[str, dict[str, Any]] = {
+    "sen1floods11": {"labels": ("hand", "weak")},
+}
+# Derived bands each synthetic layout can compute (from the bands it has).
+DERIVABLE: dict[str, tuple[str, ...]] = {
+    "sen1floods11": ("RATIO", "MAGNITUDE", "NDVI", "NDWI"),
+    "sen12ms": ("RATIO", "MAGNITUDE", "NDVI", "NDWI"),
+    "deepflood": ("RATIO", "MAGNITUDE", "NDVI", "NDWI"),
+    "cloudsen12": ("NDVI", "NDWI"),
+    "sarkd": ("RATIO", "MAGNITUDE"),  # its NDVI/NDWI come as bands of the source
+}
+
+
+def ensure_store(
+    spec_data: DataSpec, *, progress: Callable[[int, int], None] | None = None
+) -> Path:
+    """The spec's store, creating it from synthetic raw data when the spec asks for that.
+
+    If the store is complete it is returned as is. Otherwise, with `data.synthetic` set,
+    real-format synthetic raw data is written to ``<store>.raw/`` (deterministic, so an
+    interrupted conversion resumes over identical files) and converted with every derived
+    band the layout can compute. Safe to call repeatedly; not for concurrent callers on the same
+    store (run it once on the driver before starting workers).
+
+    Args:
+        spec_data: the `data` section of an experiment spec.
+        progress: conversion progress, (chips done, chips total).
+
+    Returns:
+        The path of the complete store.
+
+    Raises:
+        DatasetNotFoundError: no store and no `data.synthetic`; the message gives the
+            `floodlab convert` / `floodlab synth` commands that create it.
+    """
+    from floodlab.data.synth import write_synthetic
+
+    path = Path(spec_data.store_path)
+    if is_complete(path):
+        return path
+    dataset = spec_data.dataset
+    if spec_data.synthetic is None:
+        hint = ""
+        if spec_data.source:
+            hint = (
+                f" The spec names the raw source {spec_data.source}: run "
+                f"`floodlab convert {dataset} {spec_data.source} --out {path}`."
+            )
+        raise DatasetNotFoundError(missing_store_message(path, dataset) + hint)
+    syn = spec_data.synthetic
+    raw = path.with_name(path.name + ".raw")
+    log.info("writing synthetic %s (%d chips of %d px) to %s", dataset, syn.chips, syn.size, raw)
+    root = write_synthetic(dataset, raw, chips=syn.chips, size=syn.size, seed=syn.seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return convert(
+        dataset,
+        root,
+        path,
+        # Every derivable band: specs of several families can share one synthetic store.
+        derived=DERIVABLE.get(dataset, ()),
+        reader_options=dict(SYNTH_READER_OPTIONS.get(dataset, {})),
+        progress=progress,
+        seed=syn.seed,
+    )
