@@ -1,0 +1,99 @@
+"""The one checkpoint format: save atomically, load with ``weights_only=True``.
+
+A checkpoint is a dict::
+
+    {"task": task.state_dict(),            # weights of every network
+     "optimizers": {name: state_dict},     # per optimiser ("main", or "g"/"d")
+     "schedulers": {name: state_dict},     # per optimiser's epoch LR schedule
+     "scaler": GradScaler state_dict,      # {} when fp16 scaling is off
+     "epoch": int,                         # last completed epoch (1-based)
+     "best_metric": float | None,          # best value of trainer.checkpoint_metric so far
+     "spec_hash": str,                     # hash of the spec it was trained with
+     "metrics": {name: float},             # the record of that epoch
+     "loop": {...}}                        # loop counters: global_step, best_epoch, ...
+
+Everything in it is tensors, numbers, strings, lists and dicts, so it loads with
+``torch.load(weights_only=True)`` (no pickled code is ever executed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from floodlab.errors import TrainingError
+from floodlab.tracking.rundir import CHECKPOINT_META, json_safe, write_json
+
+REQUIRED_KEYS: tuple[str, ...] = (
+    "task",
+    "optimizers",
+    "schedulers",
+    "scaler",
+    "epoch",
+    "best_metric",
+    "spec_hash",
+    "metrics",
+)
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    """Write `state` to `path` under a temporary name, then rename (never half-written).
+
+    Args:
+        path: the checkpoint file (its folder is created).
+        state: a dict in the format above.
+
+    Returns:
+        The written path.
+    """
+    missing = [k for k in REQUIRED_KEYS if k not in state]
+    if missing:
+        raise ValueError(f"checkpoint state lacks {missing}; required keys: {list(REQUIRED_KEYS)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_meta(checkpoint_dir: str | Path, meta: dict[str, Any]) -> None:
+    """Write the small JSON beside a checkpoint (epoch, score, mode) that RunDir ranks by."""
+    write_json(Path(checkpoint_dir) / CHECKPOINT_META, json_safe(meta))
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint saved by `save_checkpoint` (``weights_only=True``).
+
+    Raises:
+        TrainingError: when the file is missing, unreadable or not in floodlab's format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(
+            f"{path}: no such checkpoint file; list a run's checkpoints in <run>/checkpoints/"
+        )
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # corrupt, truncated, or a pickle that needs code to load
+        raise TrainingError(
+            f"{path}: cannot load the checkpoint ({type(e).__name__}: {e}); it is corrupt "
+            "or was not written by floodlab. Pick another checkpoint of the run."
+        ) from None
+    if not isinstance(state, dict) or any(k not in state for k in REQUIRED_KEYS):
+        keys = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise TrainingError(
+            f"{path}: not a floodlab checkpoint (expected keys {list(REQUIRED_KEYS)}, got {keys})"
+        )
+    return dict(state)

@@ -1,0 +1,1 @@
+"""Training: the pure-torch loop, the Ray Train worker and driver, restoring trained runs."""

@@ -1,0 +1,291 @@
+"""The driver side of one training run: build the Ray Train `TorchTrainer` and run it.
+
+`build_trainer` is also what a sweep trial calls (from inside a Tune function trainable,
+with a `TuneReportCallback`), so it only needs a spec and a run directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from floodlab.errors import ClusterError, FloodlabError, TrainingError
+from floodlab.specs import ExperimentSpec, spec_to_dict, with_values
+from floodlab.tracking import RunDir
+from floodlab.train.ray_env import ensure_ray
+from floodlab.train.worker import FAULT_ENV, train_fn_per_worker
+
+if TYPE_CHECKING:
+    from ray.train.torch import TorchTrainer
+
+log = logging.getLogger(__name__)
+
+# Ray's own storage for one run lives in <run>/checkpoints/ (checkpoint dirs + its snapshot).
+RAY_STORAGE_NAME = "checkpoints"
+
+
+@dataclass
+class TrainResult:
+    """What a finished run left behind."""
+
+    run: RunDir
+    metrics: dict[str, Any]  # the last reported epoch record
+    best_checkpoint: Path
+
+
+def resolve_use_gpu(spec: ExperimentSpec, resources: dict[str, float]) -> bool:
+    """`trainer.use_gpu` against the cluster: auto uses GPUs when every worker can get one.
+
+    Raises:
+        ClusterError: use_gpu is true but the cluster has too few GPUs.
+    """
+    t = spec.trainer
+    gpus = float(resources.get("GPU", 0.0))
+    if t.use_gpu == "auto":
+        if 0 < gpus < t.num_workers:
+            log.warning(
+                "trainer.use_gpu=auto: %g GPUs for %d workers; training on CPUs",
+                gpus,
+                t.num_workers,
+            )
+        return gpus >= t.num_workers and gpus > 0
+    if t.use_gpu and gpus < t.num_workers:
+        raise ClusterError(
+            f"trainer.use_gpu: true needs {t.num_workers} GPUs (one per worker), but the cluster "
+            f"has {gpus:g}; set trainer.use_gpu: auto or false, or lower trainer.num_workers"
+        )
+    return bool(t.use_gpu)
+
+
+def _check_cpus(spec: ExperimentSpec, resources: dict[str, float]) -> None:
+    t = spec.trainer
+    need, have = t.num_workers * t.cpus_per_worker, float(resources.get("CPU", 0.0))
+    if need > have:
+        raise ClusterError(
+            f"trainer.num_workers x trainer.cpus_per_worker = {t.num_workers} x {t.cpus_per_worker:g} "
+            f"= {need:g} logical CPUs, but the Ray cluster has {have:g}; lower them (e.g. --workers 1)"
+        )
+
+
+def build_trainer(
+    spec: ExperimentSpec,
+    run: RunDir,
+    *,
+    resume_from: Path | None = None,
+    callbacks: list[Any] | None = None,
+    hparams: list[str] | None = None,
+) -> TorchTrainer:
+    """The Ray Train V2 `TorchTrainer` of one run (Ray must be initialised).
+
+    Args:
+        spec: the resolved spec (a sweep passes the trial's spec).
+        run: the run directory; Ray's checkpoints go to ``<run>/checkpoints/``.
+        resume_from: a checkpoint file to continue from when Ray has none of its own.
+        callbacks: Ray Train user callbacks (a sweep passes a `TuneReportCallback`).
+        hparams: dotted paths shown in TensorBoard's HParams dashboard; default the
+            `spec.tune.space` keys when the spec has a sweep, else a default set.
+
+    Returns:
+        The trainer; `fit()` runs it.
+    """
+    import ray
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from floodlab.data.prepare import ensure_store
+
+    resources = dict(ray.cluster_resources())
+    t = spec.trainer
+    use_gpu = resolve_use_gpu(spec, resources)
+    _check_cpus(spec, resources)
+    if not run.spec_path.is_file() or run.read_spec() != spec:
+        run.write_spec(spec)
+    if hparams is None and spec.tune is not None:
+        hparams = list(spec.tune.space)
+    # Relative paths in the spec mean "relative to where the driver runs"; workers may
+    # start elsewhere, so they get absolute ones (the spec itself, and its hash, stay as written).
+    store = ensure_store(spec.data)
+    config = {
+        "spec": spec_to_dict(spec),
+        "run_dir": str(run.path),
+        "store": str(Path(store).absolute()) if "://" not in str(store) else str(store),
+        "runs_root": str(Path(spec.logging.root).absolute()),
+        "resume_from": str(resume_from) if resume_from else None,
+        "hparams": hparams,
+        "cpus_per_worker": t.cpus_per_worker,
+        "fault": os.environ.get(FAULT_ENV),
+    }
+    return TorchTrainer(
+        train_fn_per_worker,
+        train_loop_config=config,
+        scaling_config=ScalingConfig(
+            num_workers=t.num_workers,
+            use_gpu=use_gpu,
+            resources_per_worker={"CPU": t.cpus_per_worker},
+        ),
+        run_config=RunConfig(
+            name=RAY_STORAGE_NAME,
+            storage_path=str(run.path),
+            checkpoint_config=CheckpointConfig(
+                num_to_keep=t.keep_checkpoints,
+                checkpoint_score_attribute=t.checkpoint_metric,
+                checkpoint_score_order=t.checkpoint_mode,
+            ),
+            failure_config=FailureConfig(max_failures=t.max_failures),
+            callbacks=callbacks or [],
+        ),
+    )
+
+
+def user_error_of(error: BaseException) -> FloodlabError | None:
+    """The FloodlabError a Ray `TrainingFailedError` wraps (from any rank), if any."""
+    seen: set[int] = set()
+    stack: list[Any] = [error, *getattr(error, "worker_failures", {}).values()]
+    stack.append(getattr(error, "controller_failure", None))
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, FloodlabError):
+            return e
+        stack += [getattr(e, "cause", None), e.__cause__, e.__context__]
+    return None
+
+
+def _check_resumable(spec: ExperimentSpec, run: RunDir) -> Path:
+    """The checkpoint to resume `run` from under `spec`; clear errors when it cannot be."""
+    old = run.read_spec()
+    new_d, old_d = spec_to_dict(spec), spec_to_dict(old)
+    changed = [k for k in ("model", "data") if new_d[k] != old_d[k]]
+    if changed:
+        raise TrainingError(
+            f"--resume {run.path}: the spec's {changed} section(s) differ from the run's "
+            f"{run.spec_path}; resume with the run's own spec (`floodlab train {run.spec_path} "
+            f"--resume ...`) or start a new run"
+        )
+    latest = run.latest_checkpoint()
+    if latest is None:
+        raise TrainingError(
+            f"--resume {run.path}: the run has no checkpoint to continue from; start a new run"
+        )
+    done = run.checkpoints()[-1]["epoch"]
+    if done >= spec.trainer.epochs:
+        raise TrainingError(
+            f"--resume {run.path}: the run already trained {done} epochs and trainer.epochs="
+            f"{spec.trainer.epochs}; raise it to continue, e.g. --set trainer.epochs={done + 5}"
+        )
+    return latest
+
+
+def _preflight(spec: ExperimentSpec, run: RunDir) -> None:
+    """Fail on bad data or a missing teacher now, not after Ray started (and retried) workers.
+
+    Also records the normalisation parameters in the run directory.
+    """
+    from floodlab.data.dataset import FloodDataset
+    from floodlab.data.prepare import ensure_store
+
+    data = spec.data.model_copy(update={"store": str(ensure_store(spec.data))})
+    train_ds = FloodDataset(data, data.train_split, train=True, seed=spec.seed)
+    FloodDataset(data, data.val_split, train=False, seed=spec.seed)
+    if not run.normalization_path.is_file():
+        run.write_normalization(train_ds.norm)
+    if spec.distill is not None and spec.distill.alpha > 0:
+        from floodlab.tasks import load_teacher
+
+        load_teacher(spec, spec.logging.root)
+
+
+class _MetricsFollower(threading.Thread):
+    """Calls `progress(record)` for every new line of a run's metrics.jsonl."""
+
+    def __init__(self, run: RunDir, progress: Callable[[dict[str, Any]], None], skip: int):
+        super().__init__(daemon=True, name="floodlab-progress")
+        self.rundir, self.progress, self.seen = run, progress, skip
+        self.stopping = threading.Event()
+
+    def poll(self) -> None:
+        records = self.rundir.read_metrics()
+        if len(records) < self.seen:  # a restart truncated records it will re-run
+            self.seen = len(records)
+        for record in records[self.seen :]:
+            self.progress(record)
+        self.seen = len(records)
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.5):
+            self.poll()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()
+        self.poll()
+
+
+def train(
+    spec: ExperimentSpec,
+    *,
+    address: str | None = None,
+    resume: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Train one spec on Ray (a local in-process Ray unless `address` names a cluster).
+
+    Args:
+        spec: the validated spec.
+        address: Ray address (see `ensure_ray`).
+        resume: a run (directory, ``<experiment>/<run>`` or ``<experiment>/latest``) to
+            continue at its last checkpoint's epoch + 1, in the same run directory.
+        workers: override `trainer.num_workers`.
+        progress: called with each epoch record as rank 0 writes it.
+
+    Returns:
+        The run directory, the last epoch's metrics and the best checkpoint.
+
+    Raises:
+        FloodlabError: bad store/spec/teacher, NaN loss, unreachable cluster, ...
+    """
+    from ray.train import TrainingFailedError
+
+    if workers is not None:
+        spec = with_values(spec, {"trainer.num_workers": workers}, "--workers")
+    ensure_ray(address)
+    resume_from = None
+    if resume is not None:
+        run = RunDir.open(resume, root=spec.logging.root)
+        resume_from = _check_resumable(spec, run)
+    else:
+        run = RunDir.create(spec.logging.root, spec.name, spec=spec)
+    _preflight(spec, run)
+    trainer = build_trainer(spec, run, resume_from=resume_from)
+    follower = None
+    if progress is not None:
+        follower = _MetricsFollower(run, progress, skip=len(run.read_metrics()))
+        follower.start()
+    try:
+        result = trainer.fit()
+    except TrainingFailedError as e:
+        user = user_error_of(e)
+        run.write_summary({**run.read_summary(), "status": "failed", "error": str(user or e)})
+        if user is not None:
+            raise user from None
+        raise TrainingError(
+            f"training failed on the Ray workers (logs: the worker output above, or "
+            f"/tmp/ray/session_latest/logs); {e}"
+        ) from e
+    finally:
+        if follower is not None:
+            follower.stop()
+    summary = run.read_summary()
+    summary["checkpoints"] = [str(c["path"]) for c in run.checkpoints()]
+    run.write_summary(summary)
+    return TrainResult(
+        run=run, metrics=dict(result.metrics or {}), best_checkpoint=run.best_checkpoint()
+    )
