@@ -1,0 +1,1 @@
+"""Evaluation reports and full-scene sliding-window GeoTIFF prediction."""

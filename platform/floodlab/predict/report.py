@@ -1,0 +1,183 @@
+"""Evaluation reports: confusion counts to metrics, CSV/JSON/PNG writers, panels, the table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from floodlab.tracking.rundir import atomic_write_text, write_json
+
+# Confusion counts over valid pixels, in this order everywhere: tp, fp, fn, tn.
+COUNTS = ("tp", "fp", "fn", "tn")
+
+
+def confusion(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(tp, fp, fn, tn) of boolean maps over the valid pixels; int64 (4,)."""
+    p, t, v = pred.astype(bool), truth.astype(bool), valid.astype(bool)
+    return np.array(
+        [(p & t & v).sum(), (p & ~t & v).sum(), (~p & t & v).sum(), (~p & ~t & v).sum()],
+        dtype=np.int64,
+    )
+
+
+def seg_metrics(counts: Sequence[int] | np.ndarray) -> dict[str, float]:
+    """IoU, F1 (Dice), precision, recall and pixel accuracy of the water class.
+
+    A ratio whose denominator is 0 is NaN (e.g. IoU of an image without water where the
+    model also predicts none): undefined, not perfect.
+    """
+    tp, fp, fn, tn = (float(c) for c in counts)
+
+    def ratio(a: float, b: float) -> float:
+        return a / b if b > 0 else math.nan
+
+    return {
+        "iou": ratio(tp, tp + fp + fn),
+        "f1": ratio(2 * tp, 2 * tp + fp + fn),
+        "precision": ratio(tp, tp + fp),
+        "recall": ratio(tp, tp + fn),
+        "accuracy": ratio(tp + tn, tp + fp + fn + tn),
+    }
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Atomically write rows (dicts with the same keys) as CSV."""
+    buf = io.StringIO()
+    fields = list(rows[0]) if rows else ["id"]
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    atomic_write_text(path, buf.getvalue())
+
+
+def _save_figure(fig: Any, path: Path) -> None:
+    """Save a matplotlib figure under a temporary name, then rename."""
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_confusion(folder: Path, matrices: dict[str, np.ndarray]) -> tuple[Path, Path]:
+    """confusion_matrix.json (``[[tn, fp], [fn, tp]]`` per predictor) and its PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = {}
+    for name, c in matrices.items():
+        tp, fp, fn, tn = (int(x) for x in c)
+        data[name] = {"labels": ["dry", "water"], "rows_true_cols_pred": [[tn, fp], [fn, tp]]}
+    json_path = folder / "confusion_matrix.json"
+    write_json(json_path, data)
+    fig, axes = plt.subplots(1, len(data), figsize=(3.4 * len(data), 3.2), squeeze=False)
+    for ax, (name, d) in zip(axes[0], data.items(), strict=True):
+        m = np.array(d["rows_true_cols_pred"], dtype=float)
+        share = m / max(m.sum(), 1.0)
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+        for i in range(2):
+            for j in range(2):
+                ax.text(
+                    j,
+                    i,
+                    f"{int(m[i, j])}\n{100 * share[i, j]:.1f}%",
+                    ha="center",
+                    va="center",
+                    color="white" if share[i, j] > 0.5 else "black",
+                    fontsize=8,
+                )
+        ax.set_xticks([0, 1], ["dry", "water"])
+        ax.set_yticks([0, 1], ["dry", "water"])
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(name, fontsize=9)
+    fig.tight_layout()
+    png_path = folder / "confusion_matrix.png"
+    _save_figure(fig, png_path)
+    return json_path, png_path
+
+
+def write_panel(
+    path: Path,
+    *,
+    sar_db: np.ndarray | None,
+    truth: np.ndarray,
+    valid: np.ndarray,
+    predictions: dict[str, np.ndarray],
+    title: str,
+) -> Path:
+    """One image's panel: VV (dB), ground truth with excluded pixels marked, each
+    predictor's mask, and the first predictor's errors (FP red, FN blue)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def label_rgb(mask: np.ndarray) -> np.ndarray:
+        rgb = np.full((*mask.shape, 3), 0.92)
+        rgb[mask.astype(bool)] = (0.12, 0.35, 0.85)  # water blue
+        rgb[~valid] = (0.55, 0.55, 0.55)  # excluded (invalid) pixels grey
+        return rgb
+
+    first = next(iter(predictions.values()))
+    errors = np.full((*truth.shape, 3), 0.92)
+    t, p = truth.astype(bool), first.astype(bool)
+    errors[t & p] = (0.2, 0.2, 0.2)
+    errors[p & ~t] = (0.85, 0.15, 0.15)  # false alarm
+    errors[t & ~p] = (0.15, 0.45, 0.95)  # missed water
+    errors[~valid] = (0.55, 0.55, 0.55)
+    cols: list[tuple[str, np.ndarray, dict[str, Any]]] = []
+    if sar_db is not None:
+        cols.append(("VV (dB)", sar_db, {"cmap": "gray", "vmin": -25, "vmax": 0}))
+    cols.append(("ground truth (grey: excluded)", label_rgb(truth), {}))
+    cols += [(name, label_rgb(m), {}) for name, m in predictions.items()]
+    cols.append((f"errors of {next(iter(predictions))}", errors, {}))
+    fig, axes = plt.subplots(1, len(cols), figsize=(2.6 * len(cols), 2.9))
+    for ax, (name, img, kw) in zip(np.atleast_1d(axes), cols, strict=True):
+        ax.imshow(img, **kw)
+        ax.set_title(name, fontsize=8)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    _save_figure(fig, path)
+    return path
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """A short plain-text table of the aggregate metrics of every predictor."""
+    rows = report["predictors"]
+    header = f"{report['split']} split, {report['images']} images  " + (
+        f"(epoch {report['epoch']} checkpoint)" if report.get("epoch") is not None else ""
+    )
+    lines = [header]
+    if rows:
+        names = ["iou", "f1", "precision", "recall", "accuracy"]
+        width = max(len(n) for n in rows) + 2
+        lines.append(" " * width + "".join(f"{n:>11}" for n in names))
+        for name, m in rows.items():
+            lines.append(f"{name:<{width}}" + "".join(f"{m[n]:>11.4f}" for n in names))
+    # The task's own metrics that the table does not show already (e.g. PSNR, SSIM).
+    shown = {"loss", "iou", "f1", "precision", "recall", "accuracy"}
+    extra = {
+        k: v for k, v in report.get("task_metrics", {}).items() if k not in shown and "/" not in k
+    }
+    if extra:
+        lines.append("task metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(extra.items())))
+    return "\n".join(lines)

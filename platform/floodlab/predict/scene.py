@@ -1,0 +1,388 @@
+"""Full-scene flood maps: sliding-window prediction of a GeoTIFF scene into a GeoTIFF.
+
+Output (see `predict_scene`): a tiled, deflate-compressed float32 GeoTIFF with the
+input's size, CRS and transform, and two bands:
+
+* band 1 ``water_probability``: blended model probability in [0, 1];
+* band 2 ``water_mask``: 1 where the probability is >= the threshold, else 0.
+
+Both bands use nodata = 255 (`OUTPUT_NODATA`) wherever any input band had nodata (its
+nodata value or NaN). A GeoTIFF holds one data type and one nodata value for all of its
+bands, so the mask is stored as float32 holding exactly 0, 1 and 255: casting it to uint8
+is lossless. A FLoRA model also writes its SAR-to-optical translation to
+``<out>_rgb.tif`` (3 float32 bands in [0, 1], same nodata).
+
+Pixels without data are fed to the model as 0 after normalisation (the training mean for
+z-scores), which is what the training loop does with NaN inputs.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+
+from floodlab.errors import DataError
+from floodlab.predict.blend import Normalize, PredictFn, StripBlender, StripModel, StripResult
+from floodlab.predict.scene_io import OUTPUT_NODATA, SceneInputs, SceneWriter
+from floodlab.predict.windows import StripPlan, check_window
+
+log = logging.getLogger(__name__)
+
+GDAL_CACHE_BYTES = 64 * 2**20  # GDAL block cache during prediction (unless GDAL_CACHEMAX is set)
+
+__all__ = [
+    "OUTPUT_NODATA",
+    "PredictFn",
+    "RunPredictor",
+    "SceneResult",
+    "TaskPredictFn",
+    "predict_scene",
+    "rgb_path_for",
+]
+
+
+@dataclass
+class SceneResult:
+    """What `predict_scene` wrote.
+
+    Attributes:
+        path: the flood map.
+        rgb_path: the translated RGB, if written.
+        height: rows.
+        width: columns.
+        valid_pixels: pixels where every input band had data.
+        water_pixels: valid pixels with probability >= threshold.
+    """
+
+    path: Path
+    rgb_path: Path | None
+    height: int
+    width: int
+    valid_pixels: int
+    water_pixels: int
+
+    @property
+    def water_fraction(self) -> float:
+        """Share of valid pixels mapped as water (0 when no pixel is valid)."""
+        return self.water_pixels / self.valid_pixels if self.valid_pixels else 0.0
+
+
+class TaskPredictFn:
+    """A `PredictFn` over a trained Task: numpy batch -> ``task.predict`` -> numpy outputs.
+
+    The device is chosen on first use in the process that runs it (a Ray worker may
+    have a GPU the driver lacks): "auto" takes CUDA when available.
+    """
+
+    def __init__(self, task: Any, device: str = "auto"):
+        self.task, self.device = task, device
+        self._device: Any = None
+
+    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """(B, C, h, w) normalised input -> {"prob": (B, 1, h, w), ["rgb": (B, 3, h, w)]}."""
+        import torch
+
+        from floodlab.data.sample import IMAGE
+
+        if self._device is None:
+            name = self.device
+            if name == "auto":
+                name = "cuda" if torch.cuda.is_available() else "cpu"
+            self._device = torch.device(name)
+            self.task.to(self._device)
+            self.task.eval()
+        with torch.inference_mode():
+            out = self.task.predict({IMAGE: torch.from_numpy(batch).to(self._device)})
+        return {k: v.float().cpu().numpy() for k, v in out.items() if k in ("prob", "rgb")}
+
+
+@dataclass
+class RunPredictor:
+    """What `predict_scene` needs from a trained run.
+
+    Attributes:
+        predict_fn: the run's model as a `PredictFn`.
+        normalize: the run's saved training normalisation of the image bands.
+        bands: the model's input bands, in order.
+        write_rgb: whether the model translates SAR to RGB (FLoRA).
+    """
+
+    predict_fn: TaskPredictFn
+    normalize: Normalize
+    bands: list[str]
+    write_rgb: bool
+
+    @classmethod
+    def from_trained(cls, trained: Any, device: str = "auto") -> RunPredictor:
+        """Build from `floodlab.train.restore.load_trained(...)`'s result.
+
+        Band-agnostic (SAR-KD) students predict from the first of
+        ``data.agnostic_val_bands`` (VV by default), as in their validation.
+        """
+        from floodlab.data.normalize import normalize_with_params
+
+        data = trained.spec.data
+        bands = [data.agnostic_val_bands[0]] if data.band_agnostic else list(data.image_bands)
+        normalize = functools.partial(
+            normalize_with_params, params=trained.normalization, which="image", bands=bands
+        )
+        return cls(
+            predict_fn=TaskPredictFn(trained.task, device),
+            normalize=normalize,
+            bands=bands,
+            write_rgb=trained.spec.model.kind == "flora",
+        )
+
+
+def rgb_path_for(out_path: str | Path) -> Path:
+    """``flood.tif`` -> ``flood_rgb.tif``: where a FLoRA translation is written."""
+    p = Path(out_path)
+    return p.with_name(f"{p.stem}_rgb{p.suffix or '.tif'}")
+
+
+def predict_scene(
+    predict_fn: PredictFn,
+    inputs: str | Path | Sequence[str | Path],
+    out_path: str | Path,
+    *,
+    bands: Sequence[str],
+    input_bands: Sequence[str] | None = None,
+    normalize: Normalize | None = None,
+    window: int = 256,
+    overlap: int = 64,
+    batch_size: int = 8,
+    threshold: float = 0.5,
+    cog: bool = False,
+    write_rgb: bool = False,
+    address: str | None = None,
+    parallel: int = 0,
+    use_gpu: bool = False,
+    tags: dict[str, str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> SceneResult:
+    """Predict a whole scene window by window and write the flood map GeoTIFF.
+
+    The scene is processed in strips of `window` rows (`StripPlan`): each strip is read
+    with a rasterio window, predicted window by window, blended into the strips around it
+    (`StripBlender`) and its finished rows are written, so peak memory depends on the
+    scene's width only. The output appears at `out_path` only when complete.
+
+    Args:
+        predict_fn: batched model, (B, C, h, w) normalised input -> {"prob", ["rgb"]}.
+        inputs: one multi-band GeoTIFF, or one file per band (e.g. VV.tif, VH.tif).
+        out_path: the flood map to write (see the module docstring for its bands).
+        bands: the model's input bands in order; derived bands (RATIO, MAGNITUDE, NDVI,
+            NDWI) are computed from their inputs unless an input names them.
+        input_bands: names of every input band, in file order, overriding descriptions.
+        normalize: the run's training normalisation, (C, h, w) -> (C, h, w); None keeps
+            physical values (with NaN -> 0).
+        window: window side (pixels); the model must accept it.
+        overlap: overlap of neighbouring windows (pixels, at most window // 2).
+        batch_size: windows per model call.
+        threshold: probability at and above which a pixel is water in band 2.
+        cog: write a Cloud-Optimised GeoTIFF (with overviews).
+        write_rgb: also write the model's "rgb" output to `rgb_path_for(out_path)`.
+        address: Ray cluster to spread strips over (`floodlab.train.ray_env.ensure_ray`).
+        parallel: Ray workers over strips; 0 predicts in this process, unless `address`
+            is given, which then uses the cluster's CPUs (at most 8 workers).
+        use_gpu: give each Ray worker one GPU.
+        tags: extra GeoTIFF metadata tags (e.g. the run).
+        progress: called with the number of newly written rows.
+
+    Returns:
+        A `SceneResult`.
+
+    Raises:
+        DataError: missing, unreadable or corrupt inputs, inputs that do not match each
+            other, or bands that cannot be found.
+    """
+    try:
+        check_window(window, overlap)
+    except ValueError as e:
+        raise DataError(f"--window/--overlap: {e}") from None
+    if not 0.0 <= threshold <= 1.0:
+        raise DataError(f"--threshold: `0 <= threshold <= 1` must hold, but got {threshold}")
+    paths = [inputs] if isinstance(inputs, str | Path) else list(inputs)
+    out_path = Path(out_path)
+    outputs = ("prob", "rgb") if write_rgb else ("prob",)
+    # GDAL's block cache defaults to 5% of RAM and fills with every block read or written:
+    # bound it so memory does not grow with the scene (rows are re-read at most once).
+    cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_BYTES}
+    with rasterio.Env(**cache), SceneInputs(paths, input_bands) as scene:
+        read_bands = scene.select(bands)
+        plan = StripPlan.for_scene(scene.height, scene.width, window, overlap)
+        model = StripModel(predict_fn, plan, bands, read_bands, normalize, batch_size, outputs)
+        log.info(
+            "predicting %s: %dx%d px, %d windows of %d px (overlap %d) in %d strips",
+            paths[0],
+            scene.width,
+            scene.height,
+            plan.n_windows,
+            window,
+            overlap,
+            plan.n_strips,
+        )
+        all_tags = {
+            "FLOODLAB_THRESHOLD": str(threshold),
+            "FLOODLAB_WINDOW": str(window),
+            "FLOODLAB_OVERLAP": str(overlap),
+            "FLOODLAB_BANDS": ",".join(bands),
+            "FLOODLAB_INPUTS": ",".join(Path(p).name for p in paths),
+            **(tags or {}),
+        }
+        geo = {
+            "width": scene.width,
+            "height": scene.height,
+            "crs": scene.crs,
+            "transform": scene.transform,
+        }
+        writers = [
+            SceneWriter(
+                out_path,
+                descriptions=["water_probability", "water_mask"],
+                tags=all_tags,
+                cog=cog,
+                **geo,
+            )
+        ]
+        if write_rgb:
+            writers.append(
+                SceneWriter(
+                    rgb_path_for(out_path),
+                    descriptions=["red", "green", "blue"],
+                    tags=all_tags,
+                    cog=cog,
+                    **geo,
+                )
+            )
+        try:
+            n_workers = _n_workers(address, parallel)
+            strips: Generator[StripResult, None, None] = (
+                _strips_on_ray(scene, plan, model, n_workers, address, use_gpu)
+                if n_workers
+                else (
+                    model(k, scene.read_strip(plan.strip_rows(k), plan.strip_cols()))
+                    for k in range(plan.n_strips)
+                )
+            )
+            try:
+                valid_px, water_px = _blend_and_write(plan, strips, writers, threshold, progress)
+            finally:
+                strips.close()  # stops Ray workers early on failure
+            paths_written = [w.commit() for w in writers]
+        except BaseException:
+            for w in writers:
+                w.discard()
+            raise
+    log.info("wrote %s (%.1f%% water)", out_path, 100 * water_px / max(valid_px, 1))
+    return SceneResult(
+        path=paths_written[0],
+        rgb_path=paths_written[1] if write_rgb else None,
+        height=plan.height,
+        width=plan.width,
+        valid_pixels=valid_px,
+        water_pixels=water_px,
+    )
+
+
+def _blend_and_write(
+    plan: StripPlan,
+    strips: Iterator[StripResult],
+    writers: list[SceneWriter],
+    threshold: float,
+    progress: Callable[[int], None] | None,
+) -> tuple[int, int]:
+    """Blend strips in order, threshold, write finished rows; return (valid, water) counts."""
+    blender = StripBlender(plan)
+    valid_px = water_px = 0
+    for strip in strips:
+        done = blender.add(strip)
+        if done is None:
+            continue
+        prob = done.values[0]  # (n, W), NaN at nodata
+        water = prob >= threshold
+        mask = np.where(done.valid, water.astype(np.float32), np.nan)
+        writers[0].write_rows(np.stack([prob, mask]))
+        if len(writers) > 1:
+            writers[1].write_rows(done.values[1:4])
+        valid_px += int(done.valid.sum())
+        water_px += int((water & done.valid).sum())
+        if progress is not None:
+            progress(done.values.shape[1])
+    return valid_px, water_px
+
+
+def _n_workers(address: str | None, parallel: int) -> int:
+    """Ray workers to use: `parallel` if given; with an address, the cluster's CPUs (max 8)."""
+    if parallel < 0:
+        raise DataError(f"--parallel: `parallel >= 0` must hold, but got {parallel}")
+    if parallel or address is None:
+        return parallel
+    _connect(address)
+    import ray
+
+    return max(1, min(8, int(ray.cluster_resources().get("CPU", 1))))
+
+
+def _connect(address: str | None) -> None:
+    """Join (or start) Ray: the running session if there is one, else `ensure_ray`."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    from floodlab.train.ray_env import ensure_ray
+
+    ensure_ray(address)
+
+
+class _StripWorker:
+    """Ray actor that keeps one `StripModel` (and its network) loaded across strips."""
+
+    def __init__(self, model: StripModel):
+        self.model = model
+
+    def run(self, index: int, raw: np.ndarray) -> StripResult:
+        return self.model(index, raw)
+
+
+def _strips_on_ray(
+    scene: SceneInputs,
+    plan: StripPlan,
+    model: StripModel,
+    n_workers: int,
+    address: str | None,
+    use_gpu: bool,
+) -> Generator[StripResult, None, None]:
+    """Predict strips on Ray actors; the driver reads inputs and yields results in order.
+
+    At most two strips per worker are in flight, so the driver's memory stays bounded
+    however many strips the scene has.
+    """
+    import ray
+
+    _connect(address)
+    actor_cls: Any = ray.remote(num_cpus=1, num_gpus=1 if use_gpu else 0)(_StripWorker)
+    model_ref = ray.put(model)
+    actors = [actor_cls.remote(model_ref) for _ in range(n_workers)]
+    log.info("predicting on %d Ray workers", n_workers)
+    pending: deque[Any] = deque()
+    try:
+        for k in range(plan.n_strips):
+            raw = scene.read_strip(plan.strip_rows(k), plan.strip_cols())
+            pending.append(actors[k % n_workers].run.remote(k, raw))
+            while len(pending) >= 2 * n_workers:
+                yield ray.get(pending.popleft())
+        while pending:
+            yield ray.get(pending.popleft())
+    finally:
+        for actor in actors:
+            ray.kill(actor)

@@ -1,0 +1,302 @@
+"""Windowed GeoTIFF I/O for scene prediction: band mapping, strip reads, atomic tiled writes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from affine import Affine
+from rasterio.errors import RasterioError
+from rasterio.windows import Window
+
+from floodlab.bands import ALL_BANDS, DERIVED_BANDS
+from floodlab.data.geotiff import check_aligned, nodata_mask, raster_info
+from floodlab.errors import DataError
+
+log = logging.getLogger(__name__)
+
+# Output nodata: outside [0, 1], so it cannot be mistaken for a probability, a mask value
+# or a translated reflectance; the same value in every band and every output file.
+OUTPUT_NODATA = 255.0
+BLOCK = 256  # output tile side (pixels); writes are buffered to whole rows of tiles
+_KNOWN = {b.upper(): b for b in ALL_BANDS}
+
+
+@dataclass(frozen=True)
+class BandSource:
+    """One band of one input file.
+
+    Attributes:
+        file: index into the input paths.
+        band: 1-based band index in that file.
+        name: band name (floodlab.bands) if known from a description, the file name or
+            the user's list, else None.
+        described: the band has a description that is not a band name (e.g. "blue");
+            such a band is never matched by order.
+    """
+
+    file: int
+    band: int
+    name: str | None
+    described: bool = False
+
+
+def _name_from_filename(path: Path) -> str | None:
+    """The one known band named by a token of a file's stem (``..._VV.tif``, ``VH.tif``)."""
+    tokens = {t.upper() for t in re.split(r"[^A-Za-z0-9]+", path.stem) if t}
+    hits = [_KNOWN[t] for t in tokens if t in _KNOWN]
+    return hits[0] if len(hits) == 1 else None
+
+
+def physical_bands(model_bands: Sequence[str], available: Sequence[str]) -> list[str]:
+    """The bands to read for `model_bands`: each one itself, or its inputs if derived.
+
+    A derived band (RATIO, MAGNITUDE, NDVI, NDWI) is read directly when an input names
+    it, otherwise computed from its inputs.
+    """
+    needed: list[str] = []
+    for band in model_bands:
+        parts = DERIVED_BANDS[band] if band in DERIVED_BANDS and band not in available else (band,)
+        needed.extend(p for p in parts if p not in needed)
+    return needed
+
+
+class SceneInputs:
+    """The input rasters of one scene (one multi-band file or one file per band).
+
+    All files must share size, CRS and transform. Bands are mapped to names from, in
+    order of precedence: the user's list (`input_bands`, every band of every file in
+    order), band descriptions, a band name in a single-band file's name; bands without
+    any description are matched by order to the bands still missing, when the counts agree.
+    """
+
+    def __init__(self, paths: Sequence[str | Path], input_bands: Sequence[str] | None = None):
+        self.paths = [Path(p) for p in paths]
+        if not self.paths:
+            raise DataError("no input scene given; pass one multi-band GeoTIFF or one per band")
+        for p in self.paths:
+            if not p.is_file():
+                raise DataError(
+                    f"{p}: no such file; check the scene path (one GeoTIFF per argument)"
+                )
+        # Headers first: a file that is not a raster, or files on different grids, fail here.
+        self.infos = [raster_info(p) for p in self.paths]
+        for info in self.infos[1:]:
+            check_aligned(self.infos[0], info)
+        self._datasets: list[Any] = [rasterio.open(p) for p in self.paths]
+        first = self._datasets[0]
+        self.height, self.width = first.height, first.width
+        self.crs, self.transform = first.crs, first.transform
+        self.sources = self._name_bands(input_bands)
+        self._plan: dict[str, BandSource] = {}
+
+    def _name_bands(self, input_bands: Sequence[str] | None) -> list[BandSource]:
+        sources = [
+            BandSource(f, b, None)
+            for f, info in enumerate(self.infos)
+            for b in range(1, info.count + 1)
+        ]
+        if input_bands is not None:
+            unknown = [b for b in input_bands if b not in ALL_BANDS]
+            if unknown or len(input_bands) != len(sources):
+                self.close()
+                why = (
+                    f"unknown band(s) {unknown}; known: {list(ALL_BANDS)}"
+                    if unknown
+                    else f"{len(input_bands)} names for {len(sources)} bands in {self._describe()}"
+                )
+                raise DataError(f"--bands {','.join(input_bands)}: {why}")
+            return [
+                BandSource(s.file, s.band, n) for s, n in zip(sources, input_bands, strict=True)
+            ]
+        named: list[BandSource] = []
+        for s in sources:
+            info = self.infos[s.file]
+            desc = (info.descriptions[s.band - 1] or "").strip().upper()
+            name = _KNOWN.get(desc)
+            if name is None and info.count == 1 and not desc:
+                name = _name_from_filename(self.paths[s.file])
+            named.append(BandSource(s.file, s.band, name, described=bool(desc) and name is None))
+        return named
+
+    def _describe(self) -> str:
+        return ", ".join(
+            f"{p.name} ({info.count} band{'s' if info.count > 1 else ''}: "
+            f"{[d or '-' for d in info.descriptions]})"
+            for p, info in zip(self.paths, self.infos, strict=True)
+        )
+
+    def select(self, model_bands: Sequence[str]) -> list[str]:
+        """Map the physical bands `model_bands` need to input bands; return their names.
+
+        Raises:
+            DataError: naming the expected bands and what the inputs hold.
+        """
+        available = [s.name for s in self.sources if s.name]
+        needed = physical_bands(model_bands, available)
+        by_name = {s.name: s for s in self.sources if s.name}
+        plan = {b: by_name[b] for b in needed if b in by_name}
+        missing = [b for b in needed if b not in plan]
+        unnamed = [s for s in self.sources if s.name is None and not s.described]
+        if missing and len(unnamed) == len(missing):
+            plan.update(zip(missing, unnamed, strict=True))  # by order
+        elif missing:
+            self.close()
+            raise DataError(
+                f"scene bands: the model reads {list(model_bands)}, so the inputs must hold "
+                f"{needed} (in this order when bands are unnamed), but {missing} could not be "
+                f"found in {self._describe()}. Name bands by description, pass one file per "
+                f"band named after it (VV.tif, VH.tif), or name every input band in file "
+                f"order with --bands (e.g. --bands {','.join(needed)} for a {len(needed)}-band file)"
+            )
+        self._plan = {b: plan[b] for b in needed}
+        log.info(
+            "band mapping: %s",
+            {b: f"{self.paths[s.file].name}#{s.band}" for b, s in self._plan.items()},
+        )
+        return needed
+
+    def read_strip(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Read the selected bands at (reflected) scene rows and columns.
+
+        Only the rows ``[rows.min(), rows.max()]`` are read from disk (a rasterio window
+        across the full width); reflection is a gather on that block.
+
+        Args:
+            rows: (h,) scene row indices in range.
+            cols: (w,) scene column indices in range.
+
+        Returns:
+            (C, h, w) float32 physical values in `select` order, NaN at nodata.
+        """
+        r0, r1 = int(rows.min()), int(rows.max()) + 1
+        window = Window(0, r0, self.width, r1 - r0)
+        out = np.empty((len(self._plan), len(rows), len(cols)), dtype=np.float32)
+        for c, src in enumerate(self._plan.values()):
+            ds = self._datasets[src.file]
+            try:
+                block = ds.read(src.band, window=window)  # (r1 - r0, W) in the file's dtype
+            except (RasterioError, OSError) as e:
+                raise DataError(
+                    f"{self.paths[src.file]}: reading band {src.band}, rows {r0}-{r1} failed "
+                    f"({e}); the file is truncated or corrupt: re-export or re-download it"
+                ) from None
+            values = block.astype(np.float32)
+            values[nodata_mask(block, ds.nodata) | ~np.isfinite(values)] = np.nan
+            out[c] = values[np.ix_(rows - r0, cols)]
+        return out
+
+    def close(self) -> None:
+        """Close every open file."""
+        for ds in self._datasets:
+            ds.close()
+        self._datasets = []
+
+    def __enter__(self) -> SceneInputs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SceneWriter:
+    """A float32 GeoTIFF written row block by row block to a temporary name.
+
+    `commit` renames it into place (converting to a Cloud-Optimised GeoTIFF first when
+    asked); `discard` removes it. Nothing is left at the final path unless `commit` ran.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        width: int,
+        height: int,
+        crs: Any,
+        transform: Affine,
+        descriptions: Sequence[str],
+        tags: Mapping[str, str] | None = None,
+        cog: bool = False,
+    ):
+        self.path, self.cog = Path(path), cog
+        self.width, self.height, self.count = width, height, len(descriptions)
+        self._tmp = self.path.with_name(f".{self.path.name}.partial")
+        self._pending: list[np.ndarray] = []  # (count, n, W) row blocks not yet written
+        self._written = 0
+        profile = {
+            "driver": "GTiff",
+            "dtype": "float32",
+            "count": self.count,
+            "width": width,
+            "height": height,
+            "crs": crs,
+            "transform": transform,
+            "nodata": OUTPUT_NODATA,
+            "tiled": True,
+            "blockxsize": BLOCK,
+            "blockysize": BLOCK,
+            "compress": "deflate",
+            "predictor": 3,  # floating-point predictor: much better deflate on smooth maps
+            "bigtiff": "IF_SAFER",
+            "num_threads": "ALL_CPUS",  # parallel tile compression
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._ds = rasterio.open(self._tmp, "w", **profile)
+        for i, d in enumerate(descriptions, start=1):
+            self._ds.set_band_description(i, d)
+        if tags:
+            self._ds.update_tags(**tags)
+
+    def write_rows(self, values: np.ndarray) -> None:
+        """Append the next rows: (count, n, W) float32 with NaN at nodata."""
+        self._pending.append(np.where(np.isnan(values), OUTPUT_NODATA, values).astype(np.float32))
+        buffered = sum(v.shape[1] for v in self._pending)
+        # Write whole rows of tiles so no compressed tile is rewritten (which would bloat it).
+        if buffered >= BLOCK or self._written + buffered == self.height:
+            rows = np.concatenate(self._pending, axis=1)
+            n = (
+                rows.shape[1]
+                if self._written + buffered == self.height
+                else rows.shape[1] // BLOCK * BLOCK
+            )
+            self._ds.write(rows[:, :n], window=Window(0, self._written, self.width, n))
+            self._written += n
+            self._pending = [rows[:, n:]] if n < rows.shape[1] else []
+
+    def commit(self) -> Path:
+        """Finish the file and move it to its final path (atomically)."""
+        if self._written != self.height:
+            raise RuntimeError(f"{self.path}: {self._written} of {self.height} rows written")
+        self._ds.close()
+        src = self._tmp
+        if self.cog:
+            cog_tmp = self.path.with_name(f".{self.path.name}.cog.partial")
+            rasterio.shutil.copy(
+                self._tmp,
+                cog_tmp,
+                driver="COG",
+                compress="DEFLATE",
+                predictor="YES",
+                blocksize=512,
+                overview_resampling="NEAREST",  # keeps the mask band binary in overviews
+                bigtiff="IF_SAFER",
+            )
+            self._tmp.unlink()
+            src = cog_tmp
+        os.replace(src, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        """Close and delete the temporary file(s)."""
+        if not self._ds.closed:
+            self._ds.close()
+        for p in (self._tmp, self.path.with_name(f".{self.path.name}.cog.partial")):
+            p.unlink(missing_ok=True)

@@ -1,0 +1,116 @@
+"""`floodlab evaluate`: reports of a trained run beside the Otsu baseline, and their metrics."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from torch.utils.data import DataLoader
+
+from floodlab.cli import main
+from floodlab.predict.evaluate import evaluate_run
+from floodlab.predict.report import confusion, seg_metrics
+from floodlab.specs import load_spec
+from floodlab.tracking import RunDir
+from floodlab.tracking.checkpoint import save_checkpoint, write_meta
+from floodlab.tracking.rundir import checkpoint_dir_name
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def resunet_run(tiny_s1f11_store, tmp_path_factory) -> RunDir:
+    """A tiny ResUNet trained for a few steps with the pure loop and saved as a run."""
+    from floodlab.data.dataset import FloodDataset
+    from floodlab.tasks import build_task
+    from floodlab.train.loop import fit
+
+    root = tmp_path_factory.mktemp("runs")
+    spec = load_spec(
+        ROOT / "experiments" / "resunet_sen1floods11.yaml",
+        [
+            f"data.store={tiny_s1f11_store}",
+            f"logging.root={root}",
+            "data.patch_size=32",
+            "data.loader_workers=0",
+            "model.widths=[8,16]",
+            "model.se_reduction=4",
+            "trainer.epochs=1",
+            "trainer.batch_size=4",
+            "trainer.limit_train_batches=3",
+            "optim.lr=0.01",
+        ],
+    )
+    run = RunDir.create(root, spec.name, "r1", spec=spec)
+    train_ds = FloodDataset(spec.data, "train", train=True, seed=0)
+    run.write_normalization(train_ds.norm)
+
+    class SaveHooks:
+        def on_step(self, *args):
+            pass
+
+        def on_epoch_end(self, state, record, *, evaluated, checkpoint, final):
+            folder = run.checkpoints_dir / checkpoint_dir_name(state.epoch)
+            save_checkpoint(folder / "checkpoint.pt", checkpoint())
+            write_meta(folder, {"epoch": state.epoch, "score": record["val/iou"], "mode": "max"})
+
+    torch.manual_seed(0)
+    val_ds = FloodDataset(spec.data, "val", train=False)
+    fit(
+        build_task(spec),
+        spec,
+        DataLoader(train_ds, batch_size=4, shuffle=True),
+        DataLoader(val_ds, batch_size=4),
+        hooks=SaveHooks(),
+    )
+    return run
+
+
+def test_confusion_and_metrics_follow_validity():
+    pred = np.array([[1, 1], [0, 0]], bool)
+    truth = np.array([[1, 0], [1, 0]], bool)
+    valid = np.array([[1, 1], [1, 0]], bool)  # the bottom-right pixel is missing data
+    c = confusion(pred, truth, valid)
+    assert c.tolist() == [1, 1, 1, 0]
+    m = seg_metrics(c)
+    assert m["iou"] == pytest.approx(1 / 3) and m["f1"] == pytest.approx(0.5)
+    assert math.isnan(seg_metrics([0, 0, 0, 5])["iou"])  # no water anywhere: undefined
+
+
+def test_evaluate_reports_model_beside_otsu(resunet_run):
+    report = evaluate_run(resunet_run.path, split="test")
+    out = resunet_run.eval_dir("test")
+    assert set(report["predictors"]) == {"model", "otsu"}  # no optical prior to fuse
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["predictors"]["otsu"]["iou"] == pytest.approx(report["predictors"]["otsu"]["iou"])
+    rows = list(csv.DictReader((out / "per_image.csv").open()))
+    assert len(rows) == report["images"] > 0
+    # Both predictors are scored on exactly the same valid pixels.
+    valid_pixels = sum(int(r["valid_pixels"]) for r in rows)
+    for name in ("model", "otsu"):
+        p = report["predictors"][name]
+        assert p["tp"] + p["fp"] + p["fn"] + p["tn"] == valid_pixels
+    matrix = json.loads((out / "confusion_matrix.json").read_text())
+    assert matrix["otsu"]["rows_true_cols_pred"][1][1] == report["predictors"]["otsu"]["tp"]
+    assert (out / "confusion_matrix.png").stat().st_size > 0
+    assert list(out.glob("best_1_*.png")) and list(out.glob("worst_1_*.png"))
+
+
+def test_evaluate_cli_prints_table_and_paths(resunet_run):
+    result = CliRunner().invoke(
+        main, ["evaluate", str(resunet_run.path), "--split", "val", "--checkpoint", "latest"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "otsu" in result.output and "per_image.csv" in result.output
+
+
+def test_evaluate_unknown_run_exits_2(tmp_path):
+    result = CliRunner().invoke(main, ["evaluate", "nope/latest", "--root", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not found" in result.output and "Traceback" not in result.output

@@ -1,0 +1,88 @@
+"""Sliding-window geometry and blending: coverage, reflection, partition of unity, no seams."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from floodlab.predict.blend import StripBlender, StripModel, window_weights
+from floodlab.predict.windows import StripPlan, axis_origins, check_window, reflect_index
+
+SIZES = [1, 2, 5, 63, 64, 65, 200, 301]
+
+
+@pytest.mark.parametrize("length", SIZES)
+def test_reflect_index_matches_numpy_reflect_padding(length: int) -> None:
+    pad = 3 * length + 5  # more than the scene: repeated reflection
+    values = np.arange(length)
+    expected = np.pad(values, pad, mode="reflect") if length > 1 else np.zeros(length + 2 * pad)
+    got = values[reflect_index(np.arange(-pad, length + pad), length)]
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("length", SIZES)
+@pytest.mark.parametrize(("window", "overlap"), [(64, 16), (64, 32), (32, 0), (256, 64)])
+def test_windows_cover_the_scene_and_its_margins(length: int, window: int, overlap: int) -> None:
+    origins = axis_origins(length, window, overlap)
+    assert origins[0] == -overlap
+    assert np.all(np.diff(origins) == window - overlap)
+    assert origins[-1] + window >= length + overlap
+
+
+@pytest.mark.parametrize("kind", ["hann", "linear"])
+@pytest.mark.parametrize("length", [1, 37, 200, 301])
+def test_weights_sum_to_one_everywhere_in_the_scene(kind: str, length: int) -> None:
+    window, overlap = 64, 16
+    w1d = window_weights(window, overlap, kind)[window // 2]  # a middle row: the 1-D weight
+    total = np.zeros(length + 2 * window)
+    for x in axis_origins(length, window, overlap):
+        total[x + window : x + 2 * window] += w1d  # shifted by `window` to stay positive
+    np.testing.assert_allclose(total[window : window + length], 1.0, rtol=1e-6)
+
+
+def test_bad_window_and_overlap_are_refused() -> None:
+    with pytest.raises(ValueError, match="overlap <= window // 2"):
+        check_window(64, 40)
+    with pytest.raises(ValueError, match="window >= 1"):
+        check_window(0, 0)
+
+
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (7, 300), (130, 129), (300, 200)])
+def test_finished_rows_cover_each_scene_row_once_in_order(height: int, width: int) -> None:
+    plan = StripPlan.for_scene(height, width, 64, 16)
+    rows = [r for k in range(plan.n_strips) for r in range(*plan.finished_rows(k))]
+    assert rows == list(range(height))
+
+
+def _blend_scene(scene: np.ndarray, window: int, overlap: int, predict_fn) -> np.ndarray:
+    """Blend a (C, H, W) scene in memory through the same strip machinery as predict_scene."""
+    _, height, width = scene.shape
+    plan = StripPlan.for_scene(height, width, window, overlap)
+    model = StripModel(predict_fn, plan, ["VV"], ["VV"], None, 4, ("prob",))
+    blender = StripBlender(plan)
+    out = np.full((height, width), -1.0, dtype=np.float32)
+    for k in range(plan.n_strips):
+        raw = scene[:, plan.strip_rows(k)][:, :, plan.strip_cols()]
+        done = blender.add(model(k, raw))
+        if done is not None:
+            out[done.start : done.start + done.values.shape[1]] = done.values[0]
+    return out
+
+
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (50, 31), (129, 200), (300, 257)])
+def test_a_pixelwise_model_gives_back_its_input_exactly(height: int, width: int) -> None:
+    # Each window predicts the pixel's own value, so any misplaced window, wrong crop or
+    # weight that does not sum to one shows up as a difference from the input.
+    scene = np.random.default_rng(0).random((1, height, width), dtype=np.float32)
+    out = _blend_scene(scene, 64, 16, lambda x: {"prob": x[:, :1]})
+    np.testing.assert_allclose(out, scene[0], atol=1e-6)
+
+
+def test_nodata_pixels_come_out_as_nan_and_do_not_leak() -> None:
+    scene = np.full((1, 100, 90), 0.25, dtype=np.float32)
+    scene[0, 40:45, 10:80] = np.nan
+    out = _blend_scene(scene, 32, 8, lambda x: {"prob": x[:, :1]})
+    assert np.isnan(out[40:45, 10:80]).all()
+    valid = ~np.isnan(scene[0])
+    # Nodata reaches the model as 0: with a pixelwise model it cannot leak to neighbours.
+    np.testing.assert_allclose(out[valid], 0.25, atol=1e-6)
