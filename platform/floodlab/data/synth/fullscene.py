@@ -57,11 +57,19 @@ def write_scene(
     truth[wedge] = -1
     transform = (PIXEL_M, 0.0, 440_000.0, 0.0, -PIXEL_M, 4_480_000.0)
     s1 = write_raster(
-        out / f"{name}_S1.tif", sar, crs=SCENE_CRS, transform=transform,
-        nodata=float("nan"), descriptions=list(S1_BANDS),
+        out / f"{name}_S1.tif",
+        sar,
+        crs=SCENE_CRS,
+        transform=transform,
+        nodata=float("nan"),
+        descriptions=list(S1_BANDS),
     )
     lab = write_raster(
-        out / f"{name}_truth.tif", truth, crs=SCENE_CRS, transform=transform, nodata=None,
+        out / f"{name}_truth.tif",
+        truth,
+        crs=SCENE_CRS,
+        transform=transform,
+        nodata=None,
         descriptions=["water"],
     )
     return s1, lab

@@ -1,0 +1,217 @@
+"""Tune-side bookkeeping of a sweep: which trials ASHA pruned, trials.csv as trials end, progress."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ray.tune import Callback
+from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
+
+from floodlab.specs.tune import TuneSpec
+from floodlab.tracking.rundir import atomic_write_text
+from floodlab.tune import results as res
+from floodlab.tune.export import SweepProgress
+from floodlab.tune.trial import trial_record
+
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
+
+    from floodlab.tune.export import SweepProgress
+
+logger = logging.getLogger(__name__)
+
+
+class PruningASHA(AsyncHyperBandScheduler):
+    """ASHA that remembers which trials it stopped before their last epoch.
+
+    Tune marks pruned and completed trials alike as TERMINATED; trials.csv tells them apart.
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.pruned: set[str] = set()
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
+        """ASHA's decision; a STOP before `max_t` epochs is recorded as pruning."""
+        decision = super().on_trial_result(tune_controller, trial, result)
+        if decision == TrialScheduler.STOP and result.get(self._time_attr, 0) < self._max_t:
+            self.pruned.add(trial.trial_id)
+        return decision
+
+
+@dataclass
+class SweepSession:
+    """Live, unpickled state of one `run_sweep` call (progress listener, final trials)."""
+
+    progress: Callable[[SweepProgress], None] | None = None
+    started: list[str] = field(default_factory=list)
+    final_trials: list[Trial] = field(default_factory=list)
+    monitor: SweepMonitor | None = None
+
+
+# Sweep directory -> its running session. Tune pickles its callbacks with the experiment
+# (so a resumed sweep gets its monitor back); what must not be pickled lives here.
+SESSIONS: dict[str, SweepSession] = {}
+
+
+class SweepMonitor(Callback):
+    """Keeps trials.csv current as trials end, tells the session about progress, and keeps
+    (in Tune's experiment state, so across resumes) which trials completed or were pruned.
+
+    Args:
+        sweep_dir: the sweep directory.
+        tune_data: the sweep's `tune` section as plain data.
+        scheduler: the sweep's scheduler when it is a `PruningASHA`.
+    """
+
+    def __init__(self, sweep_dir: str, tune_data: dict[str, Any], scheduler: Any = None):
+        self.sweep_dir = sweep_dir
+        self.tune_data = tune_data
+        self.scheduler = scheduler if isinstance(scheduler, PruningASHA) else None
+        self.completed: set[str] = set()
+        self._pruned: set[str] = set()
+
+    # -- state kept by Tune ---------------------------------------------------------------
+    def get_state(self) -> dict[str, Any] | None:
+        """The ids of completed and pruned trials."""
+        return {"completed": sorted(self.completed), "pruned": sorted(self.pruned)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore the ids saved by `get_state`."""
+        self.completed = set(state.get("completed", []))
+        self._pruned = set(state.get("pruned", []))
+        if self.scheduler is not None:
+            self.scheduler.pruned |= self._pruned
+
+    @property
+    def pruned(self) -> set[str]:
+        """Trials the scheduler stopped early (this run and before a resume)."""
+        return self._pruned | (self.scheduler.pruned if self.scheduler else set())
+
+    @property
+    def tune(self) -> TuneSpec:
+        """The sweep's `tune` section."""
+        return TuneSpec.model_validate(self.tune_data)
+
+    def record(self, trial: Trial) -> res.TrialRecord:
+        """The trials.csv record of one trial."""
+        return trial_record(
+            trial,
+            self.tune,
+            Path(self.sweep_dir),
+            completed=self.completed,
+            pruned=self.pruned,
+        )
+
+    # -- Tune hooks ---------------------------------------------------------------------
+    def _session(self) -> SweepSession | None:
+        session = SESSIONS.get(self.sweep_dir)
+        if session is not None:
+            session.monitor = self
+        return session
+
+    def _notify(self, trials: list[Trial], event: str, trial: Trial) -> None:
+        from floodlab.tune.export import SweepProgress
+
+        session = self._session()
+        if session is None or session.progress is None:
+            return
+        tune = self.tune
+        records = [self.record(t) for t in trials]
+        best = res.select_best(records, tune)
+        metric = tune.objectives[0].metric
+        counts = res.status_counts(records)
+        session.progress(
+            SweepProgress(
+                total=tune.num_trials,
+                finished=sum(counts.get(s, 0) for s in res.FINISHED),
+                running=counts.get(res.RUNNING, 0),
+                errored=counts.get(res.ERROR, 0),
+                pruned=counts.get(res.PRUNED, 0),
+                event=event,
+                trial_id=trial.trial_id,
+                best_trial=best.trial_id if best else None,
+                best_value=best.final.get(metric) if best else None,
+                metric=metric,
+            )
+        )
+
+    def _add_hparams_session(self, trial: Trial, status: str) -> None:
+        """Give a trial that stopped before its last epoch its HParams session.
+
+        A run writes its session at its last epoch; without this, trials the scheduler
+        pruned (or that failed midway) would be missing from the HParams dashboard.
+        """
+        from floodlab.specs import spec_to_dict
+        from floodlab.specs.paths import get_path
+        from floodlab.tracking import RunDir
+        from floodlab.tune.hparams import has_session, write_trial_session
+
+        run = RunDir(Path(self.sweep_dir) / res.TRIALS_DIR / trial.trial_id)
+        try:
+            if not run.spec_path.is_file() or not run.tensorboard_dir.is_dir():
+                return  # never started, or TensorBoard is off
+            if has_session(run.tensorboard_dir):
+                return
+            data = spec_to_dict(run.read_spec())
+            hparams = {path: get_path(data, path) for path in self.tune.space}
+            write_trial_session(run.tensorboard_dir, hparams, status)
+        except Exception:  # TensorBoard extras must never stop a sweep
+            logger.warning(
+                "could not record the HParams of trial %s", trial.trial_id, exc_info=True
+            )
+
+    def _write_csv(self, trials: list[Trial]) -> None:
+        tune = self.tune
+        records = res.ranked([self.record(t) for t in trials], tune)
+        atomic_write_text(Path(self.sweep_dir) / res.TRIALS_CSV, res.trials_csv_text(records, tune))
+
+    def on_trial_start(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        """A trial started (or restarted on resume)."""
+        session = self._session()
+        if session is not None:
+            session.started.append(trial.trial_id)
+        self._notify(trials, "start", trial)
+
+    def on_trial_result(
+        self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
+    ) -> None:
+        """A trial reported an epoch."""
+        self._notify(trials, "result", trial)
+
+    def on_trial_complete(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        """A trial finished (all epochs, its own early stopping, or pruned)."""
+        self.completed.add(trial.trial_id)
+        if trial.trial_id in self.pruned:
+            self._add_hparams_session(trial, "pruned")
+        self._write_csv(trials)
+        self._notify(trials, "complete", trial)
+
+    def on_trial_error(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        """A trial raised; the sweep goes on."""
+        record = self.record(trial)
+        logger.warning(
+            "trial %s failed (%s); the sweep goes on",
+            trial.trial_id,
+            record.error or "see its error.txt",
+        )
+        if record.epochs > 0:
+            self._add_hparams_session(trial, "failure")
+        self._write_csv(trials)
+        self._notify(trials, "error", trial)
+
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
+        """Hand the final trials to the session that runs the sweep."""
+        session = self._session()
+        if session is not None:
+            session.final_trials = list(trials)

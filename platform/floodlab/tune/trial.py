@@ -1,0 +1,191 @@
+"""One sweep trial: a Tune function trainable that drives one Ray Train run, and its record."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from floodlab.specs import validate_data
+from floodlab.specs.tune import TuneSpec
+from floodlab.tracking.rundir import atomic_write_text
+from floodlab.tune.results import (
+    ERROR,
+    INTERRUPTED,
+    PENDING,
+    PRUNED,
+    RUNNING,
+    TERMINATED,
+    TRIALS_DIR,
+    TrialRecord,
+)
+from floodlab.tune.space import apply_point
+
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
+
+logger = logging.getLogger(__name__)
+
+ERROR_FILE = "error.txt"
+# Metrics kept in trials.csv: every validation/test metric and the training loss (the run's
+# metrics.jsonl keeps the rest).
+_KEPT_METRIC = re.compile(r"^(val|test)/[A-Za-z0-9_./-]+$|^train/loss$")
+
+# Builds the Ray Train run of one trial: (spec, run, *, resume_from, callbacks) -> trainer.
+TrainerFactory = Callable[..., Any]
+
+
+def short_error(error: BaseException) -> str:
+    """A one-line message for trials.csv: the user error inside Ray's wrappers, if any."""
+    from floodlab.train.driver import user_error_of
+
+    inner: BaseException = user_error_of(error) or error
+    failures = getattr(inner, "worker_failures", None)
+    if isinstance(failures, dict) and failures:
+        inner = next(iter(failures.values()))
+    inner = getattr(inner, "cause", None) or inner
+    text = " ".join(str(inner).split())
+    return f"{type(inner).__name__}: {text}"[:500]
+
+
+def sweep_trial(
+    config: dict[str, Any],
+    *,
+    spec_data: dict[str, Any],
+    sweep_dir: str,
+    launch_dir: str,
+    trainer_factory: TrainerFactory | None = None,
+) -> None:
+    """Tune function trainable: build the trial's spec and run directory, drive one Train run.
+
+    Args:
+        config: the point Optuna sampled (dotted spec path -> value).
+        spec_data: the sweep spec as plain data.
+        sweep_dir: the sweep directory (absolute); the run goes to ``trials/<trial_id>/``.
+        launch_dir: where the sweep was started; relative spec paths resolve against it.
+        trainer_factory: builds the TorchTrainer; default `floodlab.train.driver.build_trainer`.
+
+    Raises:
+        SpecError: the sampled combination is invalid (the trial is recorded as ERROR).
+        Exception: whatever the Train run raised (NaN loss, worker failure, ...).
+    """
+    import ray.tune
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from floodlab.tracking import RunDir
+
+    trial_id = ray.tune.get_context().get_trial_id()
+    # Tune moved this actor into its own trial folder; go back so that relative paths in
+    # the spec (data.store, teacher runs) mean what they mean to the user.
+    if os.path.isdir(launch_dir):
+        os.chdir(launch_dir)
+    run_path = Path(sweep_dir) / TRIALS_DIR / trial_id
+    error_file = run_path / ERROR_FILE
+    resume_from = None
+    if error_file.is_file():
+        # --retry-errored: start the trial afresh; the failed attempt's files go.
+        shutil.rmtree(run_path)
+    elif run_path.is_dir():
+        # An interrupted trial continues from its last checkpoint, if it saved one.
+        resume_from = RunDir(run_path).latest_checkpoint()
+    try:
+        base = validate_data(spec_data, str(Path(sweep_dir) / "spec.yaml"))
+        spec = apply_point(base, dict(config), source=str(run_path))
+        # Named by trial id so a resumed sweep finds it again (no `latest` link among trials).
+        run = RunDir(run_path)
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.write_spec(spec)
+        if trainer_factory is None:
+            from floodlab.train.driver import build_trainer
+
+            trainer_factory = build_trainer
+        trainer = trainer_factory(
+            spec, run, resume_from=resume_from, callbacks=[TuneReportCallback()]
+        )
+        trainer.fit()
+    except BaseException as e:
+        atomic_write_text(error_file, short_error(e) + "\n")
+        raise
+
+
+def trial_error(trial: Trial, sweep_dir: Path) -> str:
+    """The one-line error of an errored trial (ours, else the last line of Tune's)."""
+    ours = sweep_dir / TRIALS_DIR / trial.trial_id / ERROR_FILE
+    if ours.is_file():
+        return ours.read_text().strip()
+    theirs = trial.error_file
+    if theirs and os.path.isfile(theirs):
+        lines = [ln.strip() for ln in Path(theirs).read_text().splitlines() if ln.strip()]
+        return lines[-1][:500] if lines else ""
+    return ""
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def trial_record(
+    trial: Trial,
+    tune: TuneSpec,
+    sweep_dir: Path,
+    *,
+    completed: set[str],
+    pruned: set[str],
+) -> TrialRecord:
+    """The record of one Tune trial.
+
+    Args:
+        trial: the Tune trial.
+        tune: the sweep's `tune` section.
+        sweep_dir: the sweep directory.
+        completed: ids of trials Tune completed (a TERMINATED trial not in it was stopped
+            by an interruption of the sweep).
+        pruned: ids of trials the scheduler stopped early.
+    """
+    last = dict(trial.last_result or {})
+    final = {
+        k: v
+        for k, v in ((k, _number(v)) for k, v in last.items() if _KEPT_METRIC.match(str(k)))
+        if v is not None
+    }
+    best: dict[str, float] = {}
+    for o in tune.objectives:
+        stats = (trial.metric_analysis or {}).get(o.metric)
+        if stats and _number(stats.get(o.mode)) is not None:
+            best[o.metric] = float(stats[o.mode])
+    # Tune calls `on_trial_complete` before it marks the trial TERMINATED.
+    ended = trial.status == "TERMINATED" or (
+        trial.status == "RUNNING" and trial.trial_id in completed
+    )
+    if trial.status == "ERROR":
+        status = ERROR
+    elif ended:
+        status = (
+            INTERRUPTED
+            if trial.trial_id not in completed
+            else PRUNED
+            if trial.trial_id in pruned
+            else TERMINATED
+        )
+    elif trial.status == "RUNNING":
+        status = RUNNING
+    else:
+        status = PENDING
+    epoch = _number(last.get("epoch"))
+    return TrialRecord(
+        trial_id=trial.trial_id,
+        status=status,
+        params={k: v for k, v in trial.config.items() if k in tune.space},
+        final=final,
+        best=best,
+        epochs=int(epoch) if epoch is not None else 0,
+        run_dir=f"{TRIALS_DIR}/{trial.trial_id}",
+        error=trial_error(trial, sweep_dir) if status == ERROR else "",
+    )

@@ -1,0 +1,349 @@
+"""Run a sweep: OptunaSearch + ASHA/FIFO on Ray Tune, each trial driving one Ray Train run.
+
+Layout of one sweep, ``<logging.root>/<experiment>/sweep-<YYYYmmdd-HHMMSS>/``::
+
+    spec.yaml        the sweep spec (resume checks it is unchanged)
+    trials/<id>/     each trial's run directory (spec, metrics, checkpoints, TensorBoard)
+    tune/            Ray Tune's experiment state (what `--resume` restores)
+    trials.csv       every trial: params, final and best metrics, status, epochs, run dir
+    best.yaml        the best trial's full spec, `tune: null`, ready for `floodlab train`
+    pareto.csv/png   multi-objective sweeps: the non-dominated trials and their plot
+    sweep.json       summary: counts, best trial, files
+    events.*.hparams the HParams experiment (domains of the searched params)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from floodlab.errors import ClusterError, FloodlabError, SpecError
+from floodlab.specs import ExperimentSpec, dump_spec, load_spec, spec_hash, spec_to_dict
+from floodlab.specs.tune import TuneSpec
+from floodlab.tracking.rundir import atomic_write_text
+from floodlab.tune import results as res
+from floodlab.tune.export import SweepProgress, SweepResult, export_results
+from floodlab.tune.hparams import write_hparams_config
+from floodlab.tune.space import default_point, define_by_run
+from floodlab.tune.trial import TrainerFactory, sweep_trial
+
+if TYPE_CHECKING:
+    from optuna.samplers import BaseSampler
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import TrialScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+logger = logging.getLogger(__name__)
+
+TUNE_DIR = "tune"
+
+
+@dataclass(frozen=True)
+class TrialResources:
+    """Logical resources of one trial and how many trials run at once.
+
+    A trial holds `trial_cpus` for the Tune function trainable that drives it; Ray Train V2
+    pins its controller to the trial's node with 0 CPUs; the training workers need
+    `worker_cpus` (and `worker_gpus`) more, in their own placement group outside Tune's.
+    """
+
+    trial_cpus: float
+    worker_cpus: float
+    worker_gpus: float
+    max_concurrent: int
+
+    @property
+    def cpus_per_trial(self) -> float:
+        """Logical CPUs one running trial occupies in all."""
+        return self.trial_cpus + self.worker_cpus
+
+
+def plan_resources(spec: ExperimentSpec, cluster: dict[str, float]) -> TrialResources:
+    """Per-trial resources and the concurrency that cannot deadlock.
+
+    Every running trial needs ``1 + trainer.num_workers * trainer.cpus_per_worker`` logical
+    CPUs at once (1 for the Tune trial; 0 for the Train controller; the rest for its
+    training workers) and, with GPUs, ``num_workers`` GPUs. A trial whose workers cannot be
+    placed still holds its own CPU, so admitting more trials than fit would starve the
+    workers of every trial. Hence::
+
+        max_concurrent = min(tune.max_concurrent or inf,
+                             floor(cluster CPUs / (1 + num_workers * cpus_per_worker)),
+                             floor(cluster GPUs / num_workers)   # when training on GPUs
+                             tune.num_trials), at least 1
+
+    Raises:
+        ClusterError: one trial alone does not fit on the cluster.
+    """
+    from floodlab.train.driver import resolve_use_gpu
+
+    assert spec.tune is not None
+    t = spec.trainer
+    use_gpu = resolve_use_gpu(spec, cluster)
+    worker_cpus = t.num_workers * t.cpus_per_worker
+    per_trial = 1.0 + worker_cpus
+    cpus = float(cluster.get("CPU", 0.0))
+    if per_trial > cpus:
+        raise ClusterError(
+            f"trainer.num_workers: one trial needs 1 + num_workers x cpus_per_worker = "
+            f"1 + {t.num_workers} x {t.cpus_per_worker:g} = {per_trial:g} logical CPUs, but the "
+            f"Ray cluster has {cpus:g}; lower trainer.num_workers or trainer.cpus_per_worker"
+        )
+    fit = math.floor(cpus / per_trial)
+    if use_gpu:
+        fit = min(fit, math.floor(float(cluster.get("GPU", 0.0)) / t.num_workers))
+    wanted = spec.tune.max_concurrent
+    if wanted is not None and wanted > fit:
+        logger.warning(
+            "tune.max_concurrent=%d: only %d trials fit on the cluster at once "
+            "(%g CPUs each); running %d",
+            wanted,
+            fit,
+            per_trial,
+            fit,
+        )
+    n = max(1, min(wanted or fit, fit, spec.tune.num_trials))
+    return TrialResources(1.0, worker_cpus, float(t.num_workers) if use_gpu else 0.0, n)
+
+
+def build_sampler(tune: TuneSpec) -> BaseSampler:
+    """The seeded Optuna sampler of the sweep.
+
+    Small sweeps get proportionally fewer random start-up trials (TPE, CMA-ES: a quarter of
+    the budget, 2..10) and NSGA-II a population of a third of the budget (2..50), so that
+    the model-based or evolutionary phase starts within the budget.
+    """
+    import optuna
+
+    startup = min(10, max(2, tune.num_trials // 4))
+    if tune.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=tune.seed, n_startup_trials=startup)
+    if tune.sampler == "cmaes":
+        return optuna.samplers.CmaEsSampler(
+            seed=tune.seed, n_startup_trials=startup, warn_independent_sampling=False
+        )
+    if tune.sampler == "nsga2":
+        population = min(50, max(2, tune.num_trials // 3))
+        return optuna.samplers.NSGAIISampler(seed=tune.seed, population_size=population)
+    return optuna.samplers.RandomSampler(seed=tune.seed)
+
+
+def build_searcher(spec: ExperimentSpec) -> OptunaSearch:
+    """OptunaSearch over the compiled define-by-run space (multi-objective with lists)."""
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    assert spec.tune is not None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    objectives = spec.tune.objectives
+    multi = len(objectives) > 1
+    point = default_point(spec) if spec.tune.evaluate_defaults else {}
+    return OptunaSearch(
+        space=define_by_run(spec.tune),
+        metric=[o.metric for o in objectives] if multi else objectives[0].metric,
+        mode=[o.mode for o in objectives] if multi else objectives[0].mode,
+        points_to_evaluate=[point] if point else None,
+        sampler=build_sampler(spec.tune),
+    )
+
+
+def build_scheduler(spec: ExperimentSpec) -> TrialScheduler:
+    """ASHA on the epoch counter (recording which trials it prunes), or FIFO."""
+    from ray.tune.schedulers import FIFOScheduler
+
+    from floodlab.tune.monitor import PruningASHA
+
+    assert spec.tune is not None
+    s = spec.tune.scheduler
+    if s.kind == "fifo":
+        return FIFOScheduler()
+    metric, mode = spec.tune.pruning_metric()
+    return PruningASHA(
+        time_attr="epoch",
+        metric=metric,
+        mode=mode,
+        max_t=spec.trainer.epochs,
+        grace_period=min(s.grace_period, spec.trainer.epochs),
+        reduction_factor=s.reduction_factor,
+    )
+
+
+def trial_dirname(trial: Trial) -> str:
+    """Tune's folder of a trial: its id (the run directory uses the same name)."""
+    return trial.trial_id
+
+
+def find_sweep(spec: ExperimentSpec, sweep_id: str | None = None) -> Path:
+    """The sweep to resume: `sweep_id`, else the experiment's latest."""
+    ref = f"{spec.name}/{sweep_id or 'latest'}"
+    path = res.resolve_sweep(ref, spec.logging.root)
+    if not (path / TUNE_DIR / "tuner.pkl").is_file():
+        raise FloodlabError(
+            f"{path}: this sweep has no Ray Tune state to resume (it stopped before its first "
+            "trial was scheduled); start a new sweep with `floodlab tune <spec>` without --resume"
+        )
+    return path
+
+
+def _new_sweep_dir(spec: ExperimentSpec) -> Path:
+    exp_dir = Path(spec.logging.root).absolute() / spec.name
+    base = exp_dir / f"{res.SWEEP_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 1
+    while path.exists():  # two sweeps in the same second
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+def _check_same_spec(spec: ExperimentSpec, sweep_dir: Path) -> None:
+    saved = load_spec(sweep_dir / res.SWEEP_SPEC)
+    if spec_hash(saved) != spec_hash(spec):
+        raise SpecError(
+            [
+                f"{sweep_dir / res.SWEEP_SPEC}: --resume: this sweep was started from a different "
+                f"spec (hash {spec_hash(saved)}, given {spec_hash(spec)}); resume with "
+                f"`floodlab tune {sweep_dir / res.SWEEP_SPEC} --resume`, or drop --resume to "
+                "start a new sweep"
+            ]
+        )
+
+
+def run_sweep(
+    spec: ExperimentSpec,
+    *,
+    address: str | None = None,
+    resume: bool = False,
+    retry_errored: bool = False,
+    sweep_id: str | None = None,
+    progress: Callable[[SweepProgress], None] | None = None,
+    trainer_factory: TrainerFactory | None = None,
+) -> SweepResult:
+    """Run (or resume) the sweep `spec.tune` describes and export its results.
+
+    Failing trials (invalid sampled combinations, NaN losses, worker failures) are recorded
+    as ERROR and the sweep goes on. An interruption (Ctrl+C) stops the sweep after saving
+    Tune's state; `resume=True` continues it: finished trials are kept, unfinished ones run
+    again (from their last checkpoint), errored ones only with `retry_errored`, and the
+    searcher's history is restored.
+
+    Args:
+        spec: a validated spec with a `tune` section.
+        address: Ray cluster address; None runs an in-process local Ray.
+        resume: continue the latest sweep of this experiment (or `sweep_id`).
+        retry_errored: with `resume`, run errored trials again from scratch.
+        sweep_id: which sweep to resume (``sweep-<id>`` or ``<id>``).
+        progress: called after every trial event (for progress bars).
+        trainer_factory: builds each trial's TorchTrainer; default `build_trainer`.
+
+    Returns:
+        The sweep directory, every trial's record, the best trial and the written files.
+
+    Raises:
+        SpecError: no `tune` section, or `resume` with a changed spec.
+        ClusterError: Ray is unreachable or one trial does not fit on it.
+    """
+    if spec.tune is None:
+        raise SpecError(
+            [f"{spec.name}: tune: the spec has no `tune` section; add tune.space to sweep"]
+        )
+    # Tune's own TensorBoard logger would add a second copy of every trial's scalars to the
+    # sweep's TensorBoard; floodlab's runs write their own (plus HParams).
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    # Tune's terminal reporter prints tables even at verbose=0; progress is reported
+    # through `progress` (the CLI draws the bar), so Tune stays quiet.
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    import ray.tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    from floodlab.data.prepare import ensure_store
+    from floodlab.train.ray_env import ensure_ray
+    from floodlab.tune.monitor import SESSIONS, SweepMonitor, SweepSession
+
+    if resume:
+        sweep_dir = find_sweep(spec, sweep_id).absolute()
+        _check_same_spec(spec, sweep_dir)
+    # Prepare the store once here, so concurrent trials never race to create it; check that
+    # a trial fits on the cluster before anything of a new sweep is written.
+    ensure_store(spec.data)
+    plan = plan_resources(spec, ensure_ray(address))
+    if not resume:
+        sweep_dir = _new_sweep_dir(spec)
+        atomic_write_text(sweep_dir / res.SWEEP_SPEC, dump_spec(spec))
+    logger.info("sweep directory %s", sweep_dir)
+    trainable = ray.tune.with_resources(
+        ray.tune.with_parameters(
+            sweep_trial,
+            spec_data=spec_to_dict(spec),
+            sweep_dir=str(sweep_dir),
+            launch_dir=os.getcwd(),
+            trainer_factory=trainer_factory,
+        ),
+        {"cpu": plan.trial_cpus},
+    )
+    tune_dir = sweep_dir / TUNE_DIR
+    if resume:
+        tuner = ray.tune.Tuner.restore(
+            str(tune_dir),
+            trainable=trainable,
+            resume_unfinished=True,
+            resume_errored=False,
+            restart_errored=retry_errored,
+        )
+    else:
+        scheduler = build_scheduler(spec)
+        monitor = SweepMonitor(str(sweep_dir), spec_to_dict(spec)["tune"], scheduler)
+        tuner = ray.tune.Tuner(
+            trainable,
+            tune_config=ray.tune.TuneConfig(
+                search_alg=build_searcher(spec),
+                scheduler=scheduler,
+                num_samples=spec.tune.num_trials,
+                max_concurrent_trials=plan.max_concurrent,
+                trial_dirname_creator=trial_dirname,
+                trial_name_creator=trial_dirname,
+            ),
+            run_config=ray.tune.RunConfig(
+                name=TUNE_DIR,
+                storage_path=str(sweep_dir),
+                verbose=0,
+                failure_config=ray.tune.FailureConfig(max_failures=0, fail_fast=False),
+                callbacks=[monitor, JsonLoggerCallback(), CSVLoggerCallback()],
+            ),
+        )
+        write_hparams_config(sweep_dir, spec.tune, _hparams_metrics(spec.tune))
+    logger.info(
+        "%d trials, at most %d at once, %g CPUs each (%g for training workers)",
+        spec.tune.num_trials,
+        plan.max_concurrent,
+        plan.cpus_per_trial,
+        plan.worker_cpus,
+    )
+    session = SweepSession(progress=progress)
+    SESSIONS[str(sweep_dir)] = session
+    try:
+        tuner.fit()
+    finally:
+        SESSIONS.pop(str(sweep_dir), None)
+    if session.monitor is None:
+        raise FloodlabError(f"{sweep_dir}: Ray Tune ended without reporting its trials")
+    records = [session.monitor.record(t) for t in session.final_trials]
+    return export_results(
+        spec,
+        sweep_dir,
+        records,
+        max_concurrent=plan.max_concurrent,
+        cpus_per_trial=plan.cpus_per_trial,
+    )
+
+
+def _hparams_metrics(tune: TuneSpec) -> list[str]:
+    metrics = [o.metric for o in tune.objectives]
+    pruning, _ = tune.pruning_metric()
+    return metrics + [m for m in (pruning, "val/loss") if m not in metrics]
