@@ -67,8 +67,11 @@ def test_store_pixels_equal_rasterio_and_keep_georeferencing(
     tiny_s1f11_store: Path,
 ) -> None:
     store = open_store(tiny_s1f11_store)
-    src = Path(store.attrs["provenance"]["source"])
+    prov = store.attrs["provenance"]
+    src = Path(prov["source"])
     assert store.attrs["complete"] and store.dataset == "sen1floods11"
+    assert prov["skipped"] == [] and prov["options"]["derived"] == store.attrs["derived"]
+    assert {"floodlab_version", "converter_version", "created"} <= set(prov)
     for i in [0, 5, len(store) - 1]:
         cid = str(store.ids[i])
         hand = store.label_sources[i] == "hand"
@@ -143,14 +146,24 @@ def test_grouped_splits_keep_groups_whole_and_are_seeded(tmp_path: Path) -> None
 def test_crash_leaves_no_store_and_rerun_resumes_without_rereading(tmp_path: Path) -> None:
     out = tmp_path / "m.zarr"
     crash = MemoryReader(fail={"c07": RuntimeError("power cut")})
+    opts = {"labels": ("hand", "weak")}  # tuples survive the resume check (stored as JSON)
     with pytest.raises(RuntimeError):
-        convert("memory", "/nowhere", out, reader=crash, workers=1)
+        convert("memory", "/nowhere", out, reader=crash, workers=1, reader_options=opts)
     assert not out.exists() and partial_path(out).exists() and not is_complete(partial_path(out))
     with pytest.raises(DatasetNotFoundError, match="partial conversion"):
         open_store(out)
     written = set(crash.reads) - {"c07"}
-    again = MemoryReader()
-    convert("memory", "/nowhere", out, reader=again, workers=1)
+    again, calls = MemoryReader(), []
+    convert(
+        "memory",
+        "/nowhere",
+        out,
+        reader=again,
+        workers=1,
+        reader_options=opts,
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    assert calls[0] == (len(written), 10) and calls[-1] == (10, 10)
     assert set(again.reads) == {f"c{i:02d}" for i in range(10)} - written
     assert is_complete(out) and not partial_path(out).exists()
     store = open_store(out)

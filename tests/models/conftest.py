@@ -140,7 +140,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def kit() -> SimpleNamespace:
-    """The case table and the helpers above, for test modules."""
+    """The case table and the input/loss functions above, for test modules."""
     return SimpleNamespace(
         cases=CASES,
         flora=flora,

@@ -75,6 +75,10 @@ def test_metrics_append_read_and_truncate(tmp_path):
     with open(run.metrics_path, "a") as f:
         f.write('{"epoch": 2, "val/io')
     assert [r["epoch"] for r in run.read_metrics()] == [1]
+    # The restart that re-runs epoch 2 clears it first, so its record is not swallowed.
+    run.truncate_metrics(after_epoch=1)
+    run.append_metrics({"epoch": 2, "val/iou": 0.6})
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2]
 
 
 def test_summary_round_trip_and_no_temp_files(tmp_path):

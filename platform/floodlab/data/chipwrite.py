@@ -248,6 +248,15 @@ def write_chip(path: str, i: int, chip: Chip, schema: dict[str, Any]) -> dict[st
     return {"i": i, "id": chip.ref.id, "label_source": source, "bad": None}
 
 
+def stop_error(ref: ChipRef, e: Exception) -> DataError:
+    """The error that stops a conversion at a bad chip: the chip, the cause, the options."""
+    return DataError(
+        f"chip {ref.id} could not be converted: {e}\nFix or remove the file, or re-run with "
+        "--skip-bad to leave unreadable chips out (they are listed in the store's provenance). "
+        "Chips written so far are kept and the next run resumes from them."
+    )
+
+
 def convert_chip(
     reader: SourceReader, ref: ChipRef, path: str, i: int, schema: dict[str, Any], skip_bad: bool
 ) -> dict[str, Any]:
@@ -257,7 +266,7 @@ def convert_chip(
         return write_chip(path, i, chip, schema)
     except DataError as e:
         if not skip_bad:
-            raise
+            raise stop_error(ref, e) from None
         log.warning("skipping chip %s: %s", ref.id, e)
         return {"i": i, "id": ref.id, "bad": str(e), "files": chip_files(ref)}
 

@@ -8,6 +8,7 @@ with the chips not yet written; re-running on a complete store does nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -30,6 +31,7 @@ from floodlab.data.chipwrite import (
     create_arrays,
     forget,
     schema_of,
+    stop_error,
     write_chip,
     written_chips,
 )
@@ -124,7 +126,7 @@ def _read_probes(
                 shape = check_chip(chip, shape)
             except DataError as e:
                 if not skip_bad:
-                    raise _stop(refs[i], e) from None
+                    raise stop_error(refs[i], e) from None
                 log.warning("skipping chip %s: %s", refs[i].id, e)
                 bad[i] = {"id": refs[i].id, "files": chip_files(refs[i]), "reason": str(e)}
                 continue
@@ -138,14 +140,6 @@ def _read_probes(
     return probes
 
 
-def _stop(ref: ChipRef, e: Exception) -> DataError:
-    return DataError(
-        f"chip {ref.id} could not be converted: {e}\nFix or remove the file, or re-run with "
-        "--skip-bad to leave unreadable chips out (they are listed in the store's provenance). "
-        "Chips written so far are kept and the next run resumes from them."
-    )
-
-
 def _options(
     dataset: str,
     src: Path,
@@ -155,7 +149,7 @@ def _options(
     seed: int,
     compression: str,
 ) -> dict[str, Any]:
-    return {
+    options = {
         "dataset": dataset,
         "source": str(src.resolve()),
         "chunk": int(chunk),
@@ -164,6 +158,9 @@ def _options(
         "seed": int(seed),
         "compression": compression,
     }
+    # JSON round trip: the options are compared with the partial store's attributes on
+    # resume, where tuples come back as lists.
+    return dict(json.loads(json.dumps(options, default=str)))
 
 
 def convert(
@@ -285,9 +282,6 @@ def convert(
     try:
         with _ChipProgress(done0, n, progress):
             results = dask.compute(*tasks, scheduler=scheduler, pool=pool)
-    except DataError as e:
-        failed = next((r for r in refs if r.id in str(e)), None)
-        raise (_stop(failed, e) if failed else e) from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         forget(part)

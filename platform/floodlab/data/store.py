@@ -16,9 +16,9 @@ valid           (N, H, W)        bool       chip's own label >= 0 and its input 
 lc              (N, 4, H, W)     uint16     SEN12MS land-cover layers, raw classes
 cloud           (N, H, W)        uint8      CloudSEN12 raw classes (0 clear .. 3 shadow)
 id, group,      (N,)             string     chip id, event/scene, split name, "hand"/"weak",
-split,                                      CRS as WKT; split "skipped" marks chips whose
-label_source,                               source was unreadable (listed in provenance)
-crs
+split,                                      CRS ("EPSG:n" or WKT, as the reader gives it);
+label_source,                               split "skipped" marks chips whose source was
+crs                                         unreadable (listed in provenance)
 transform       (N, 6)           float64    affine (a, b, c, d, e, f) of rasterio
 present         (N, M)           bool       which modality the source had for each chip
 ==============  ===============  =========  ===============================================
@@ -162,7 +162,7 @@ class Store:
         """Stored bands plus derived bands whose inputs are stored."""
         return list(self._available)
 
-    def check_bands(self, bands: list[str] | tuple[str, ...], field: str = "bands") -> None:
+    def check_bands(self, bands: Sequence[str], field: str = "bands") -> None:
         """DataError listing the available bands if any of `bands` cannot be read."""
         avail = self.available_bands()
         missing = [b for b in bands if b not in avail]

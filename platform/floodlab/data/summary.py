@@ -28,7 +28,8 @@ def summarise(store: Store) -> dict[str, Any]:
     arrays = {}
     for name in sorted(store.group.array_keys()):
         a = store.array(name)
-        arrays[name] = {"shape": list(a.shape), "dtype": str(a.dtype), "chunks": list(a.chunks)}
+        dtype = "string" if "StringDType" in str(a.dtype) else str(a.dtype)
+        arrays[name] = {"shape": list(a.shape), "dtype": dtype, "chunks": list(a.chunks)}
     return {
         "path": str(store.path),
         "dataset": store.dataset,

@@ -275,10 +275,14 @@ class RunDir:
         return records
 
     def truncate_metrics(self, after_epoch: int) -> None:
-        """Drop records of epochs > `after_epoch` (a restart re-runs them; no duplicates)."""
+        """Drop records of epochs > `after_epoch` (a restart re-runs them; no duplicates)
+        and any torn line left by a crash mid-write."""
         records = self.read_metrics()
         kept = [r for r in records if int(r.get("epoch", 0)) <= after_epoch]
-        if len(kept) != len(records) or self.metrics_path.is_file():
+        text = self.metrics_path.read_text() if self.metrics_path.is_file() else ""
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        # Rewrite when records go, or when a torn last line would swallow the next append.
+        if len(kept) != len(lines) or (text and not text.endswith("\n")):
             atomic_write_text(
                 self.metrics_path, "".join(json.dumps(json_safe(r)) + "\n" for r in kept)
             )

@@ -324,7 +324,8 @@ def fit(
             else:
                 state.early_bad += 1
                 state.stopped_early = state.early_bad >= es.patience
-        record["time"] = time.perf_counter() - started
+        record["time"] = time.perf_counter() - started  # s: this epoch's training + validation
+        record["timestamp"] = time.time()  # unix s when the epoch ended (wall-clock intervals)
         state.epoch = epoch
 
         # ---- hand over: metrics, TensorBoard, checkpoint, report ----------------------------

@@ -133,11 +133,11 @@ class WorkerHooks:
             self.run.append_metrics(record)
             if self.tb is not None:
                 self.tb.scalars(
-                    {k: v for k, v in record.items() if k not in ("global_step", "time")},
+                    {k: v for k, v in record.items() if k not in ("global_step", "time", "timestamp")},
                     state.global_step,
                 )
                 every = self.spec.logging.image_every
-                if evaluated and every and (epoch % every == 0 or final):
+                if every and (epoch % every == 0 or final):
                     self._panels(state.global_step)
                 self.tb.flush()
         metrics = {k: v for k, v in record.items() if isinstance(v, int | float)}
