@@ -11,11 +11,16 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+# A busy CI machine can start Ray's metrics agent slowly; wait rather than fail the node.
+os.environ.setdefault("RAY_agent_register_timeout_ms", "600000")
 
 # Logical CPUs for the test Ray: more than the 2 physical cores, because a Tune trial that
 # drives a Ray Train run holds one CPU for the trial actor plus one per training worker
 # (and the Train controller); with num_cpus=2 a 2-trial sweep deadlocks waiting for CPUs.
-RAY_TEST_CPUS = 8
+# The whole session shares this one Ray, and a sweep interrupted on purpose (resume tests)
+# can leave a Train controller holding its reservation for a while, so later tests get
+# generous headroom; logical CPUs cost nothing.
+RAY_TEST_CPUS = 32
 
 
 @pytest.fixture(scope="session")

@@ -133,7 +133,11 @@ class WorkerHooks:
             self.run.append_metrics(record)
             if self.tb is not None:
                 self.tb.scalars(
-                    {k: v for k, v in record.items() if k not in ("global_step", "time", "timestamp")},
+                    {
+                        k: v
+                        for k, v in record.items()
+                        if k not in ("global_step", "time", "timestamp")
+                    },
                     state.global_step,
                 )
                 every = self.spec.logging.image_every
