@@ -9,8 +9,9 @@ method runs in a fresh subprocess (so its peak RSS is its own):
 
 A ``baseline`` subprocess (imports and model, no scene) gives the memory every method pays
 anyway, so ``scene_rss_mb`` = peak RSS - baseline is what the scene costs. One JSON line
-per (size, method), one ratio line per size (windowed / naive), and one line comparing
-how the scene memory of each method grows from the smallest to the largest scene.
+per (size, method), one ratio line per size (windowed / naive), one line comparing how
+the scene memory of each method grows from the smallest to the largest scene, and one
+showing that the windowed predictor's memory does not grow with the scene's height.
 
 The model is a ResUNet (the seed system's architecture) with small widths and random
 weights built from experiments/resunet_sen1floods11.yaml, predicting from VV, RATIO and
@@ -43,20 +44,21 @@ ROOT = Path(__file__).resolve().parents[1]
 BANDS = ["VV", "RATIO", "MAGNITUDE"]
 
 
-def write_scene(path: Path, size: int, seed: int = 0) -> None:
-    """A size x size VV/VH scene in dB (water bodies, speckle, a nodata corner)."""
+def write_scene(path: Path, size: int, seed: int = 0, height: int | None = None) -> None:
+    """A `height` (default `size`) x `size` VV/VH scene in dB (water, speckle, a nodata corner)."""
     import rasterio
     from affine import Affine
 
     rng = np.random.default_rng(seed)
-    profile = dict(driver="GTiff", width=size, height=size, count=2, dtype="float32",
+    height = height or size
+    profile = dict(driver="GTiff", width=size, height=height, count=2, dtype="float32",
                    crs="EPSG:32631", transform=Affine(10, 0, 600000, 0, -10, 5000000),
                    nodata=float("nan"), tiled=True, blockxsize=256, blockysize=256)  # fmt: skip
     with rasterio.open(path, "w", **profile) as ds:
         ds.set_band_description(1, "VV")
         ds.set_band_description(2, "VH")
-        for r0 in range(0, size, 512):  # written in blocks: the parent stays small too
-            rows = min(512, size - r0)
+        for r0 in range(0, height, 512):  # written in blocks: the parent stays small too
+            rows = min(512, height - r0)
             yy = np.arange(r0, r0 + rows, dtype=np.float32)[:, None]
             xx = np.arange(size, dtype=np.float32)[None, :]
             water = np.sin(yy / 91.0) + np.cos(xx / 57.0) > 0.9
@@ -233,6 +235,26 @@ def main() -> None:
                   flush=True)  # fmt: skip
             for f in Path(tmp).glob("*.tif"):
                 f.unlink()
+        # Height alone: scenes as wide as the smallest one, 4x and 8x as tall. Strips make
+        # the windowed predictor's memory depend on the width only, so this must stay flat.
+        width, tall_rss = args.sizes[0], []
+        for factor in (4, 8):
+            tall = Path(tmp) / f"scene_tall_{factor}.tif"
+            write_scene(tall, width, height=factor * width)
+            t = run_child("windowed", args, tall, Path(tmp) / "flood_tall.tif")
+            tall_rss.append(t["peak_rss_mb"] - base)
+            tall.unlink()
+            print(json.dumps({"bench": "predict", "method": "windowed", "model": args.model,
+                              "size": f"{factor * width}x{width}",
+                              "megapixels": round(factor * width * width / 1e6, 2),
+                              "seconds": round(t["seconds"], 2),
+                              "mpx_per_s": round(factor * width * width / 1e6 / t["seconds"], 3),
+                              "peak_rss_mb": round(t["peak_rss_mb"], 1),
+                              "scene_rss_mb": round(tall_rss[-1], 1)}), flush=True)  # fmt: skip
+        print(json.dumps({"bench": "predict_height_growth", "method": "windowed",
+                          "heights": [4 * width, 8 * width], "width": width, "pixels_ratio": 2.0,
+                          "scene_rss_growth": round(tall_rss[1] / max(tall_rss[0], 1e-6), 3)}),
+              flush=True)  # fmt: skip
     if len(args.sizes) > 1:
         growth = {m: round(v[-1] / max(v[0], 1e-6), 2) for m, v in scene_rss.items()}
         print(json.dumps({"bench": "predict_memory_growth", "sizes": [args.sizes[0], args.sizes[-1]],

@@ -32,12 +32,11 @@ import rasterio
 
 from floodlab.errors import DataError
 from floodlab.predict.blend import Normalize, PredictFn, StripBlender, StripModel, StripResult
-from floodlab.predict.scene_io import OUTPUT_NODATA, SceneInputs, SceneWriter
+from floodlab.predict.scene_io import BLOCK, OUTPUT_NODATA, SceneInputs, SceneWriter
 from floodlab.predict.windows import StripPlan, check_window
 
 log = logging.getLogger(__name__)
 
-GDAL_CACHE_BYTES = 64 * 2**20  # GDAL block cache during prediction (unless GDAL_CACHEMAX is set)
 
 __all__ = [
     "OUTPUT_NODATA",
@@ -214,10 +213,7 @@ def predict_scene(
     paths = [inputs] if isinstance(inputs, str | Path) else list(inputs)
     out_path = Path(out_path)
     outputs = ("prob", "rgb") if write_rgb else ("prob",)
-    # GDAL's block cache defaults to 5% of RAM and fills with every block read or written:
-    # bound it so memory does not grow with the scene (rows are re-read at most once).
-    cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_BYTES}
-    with rasterio.Env(**cache), SceneInputs(paths, input_bands) as scene:
+    with SceneInputs(paths, input_bands) as scene, rasterio.Env(**_gdal_cache(scene, window)):
         read_bands = scene.select(bands)
         plan = StripPlan.for_scene(scene.height, scene.width, window, overlap)
         model = StripModel(predict_fn, plan, bands, read_bands, normalize, batch_size, outputs)
@@ -245,26 +241,27 @@ def predict_scene(
             "crs": scene.crs,
             "transform": scene.transform,
         }
-        writers = [
-            SceneWriter(
-                out_path,
-                descriptions=["water_probability", "water_mask"],
-                tags=all_tags,
-                cog=cog,
-                **geo,
-            )
-        ]
-        if write_rgb:
+        writers: list[SceneWriter] = []
+        try:  # from the first temporary file on, a failure removes every one of them
             writers.append(
                 SceneWriter(
-                    rgb_path_for(out_path),
-                    descriptions=["red", "green", "blue"],
+                    out_path,
+                    descriptions=["water_probability", "water_mask"],
                     tags=all_tags,
                     cog=cog,
                     **geo,
                 )
             )
-        try:
+            if write_rgb:
+                writers.append(
+                    SceneWriter(
+                        rgb_path_for(out_path),
+                        descriptions=["red", "green", "blue"],
+                        tags=all_tags,
+                        cog=cog,
+                        **geo,
+                    )
+                )
             n_workers = _n_workers(address, parallel)
             strips: Generator[StripResult, None, None] = (
                 _strips_on_ray(scene, plan, model, n_workers, address, use_gpu)
@@ -292,6 +289,21 @@ def predict_scene(
         valid_pixels=valid_px,
         water_pixels=water_px,
     )
+
+
+def _gdal_cache(scene: SceneInputs, window: int) -> dict[str, int]:
+    """GDAL block-cache size for a scene (unless the user set GDAL_CACHEMAX).
+
+    GDAL's default (5% of RAM) fills with every block read or written, so memory would
+    grow with the scene. Two strips' worth of input and output rows is enough for the
+    overlapping rows of the next strip to come from the cache, and grows with the width
+    only (4 bytes per value is an upper bound for any input type).
+    """
+    if "GDAL_CACHEMAX" in os.environ:
+        return {}
+    values_per_row = scene.width * (sum(info.count for info in scene.infos) + 5)  # + outputs
+    size = 2 * (window + BLOCK) * values_per_row * 4
+    return {"GDAL_CACHEMAX": int(min(max(size, 16 * 2**20), 2**30))}
 
 
 def _blend_and_write(
