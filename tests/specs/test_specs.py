@@ -62,7 +62,12 @@ def test_hash_ignores_key_order_and_formatting(tmp_path: Path):
 def test_overrides_are_typed_by_the_schema():
     spec = load_spec(
         ROOT / "experiments" / "quickstart.yaml",
-        ["loss.seg.dice=0.5", "trainer.use_gpu=false", "model.widths=[8, 16, 32]", "trainer.epochs=3"],
+        [
+            "loss.seg.dice=0.5",
+            "trainer.use_gpu=false",
+            "model.widths=[8, 16, 32]",
+            "trainer.epochs=3",
+        ],
     )
     assert spec.loss.seg.dice == 0.5
     assert spec.trainer.use_gpu is False
@@ -204,3 +209,100 @@ def test_version_and_help_list_verbs():
     res = CliRunner().invoke(main, ["--help"])
     assert res.exit_code == 0 and "validate" in res.output and "schema" in res.output
     assert CliRunner().invoke(main, ["--version"]).output.startswith("floodlab, version")
+
+
+NOT_UTF8_TEXT = {
+    "png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)),
+    "binary": bytes(range(256)) * 4,
+    "utf16": "name: x\ndata: {dataset: sen1floods11}\n".encode("utf-16"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_UTF8_TEXT))
+def test_a_spec_that_is_not_utf8_text_is_refused_by_name(tmp_path: Path, kind: str):
+    path = tmp_path / f"spec-{kind}.yaml"
+    path.write_bytes(NOT_UTF8_TEXT[kind])
+    res = CliRunner().invoke(main, ["validate", str(path)])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    assert f"{path}: not a UTF-8 YAML text file" in res.output
+    if kind == "utf16":
+        assert "re-save it as UTF-8" in res.output
+
+
+def test_train_refuses_a_png_given_as_its_spec(tmp_path: Path):
+    path = tmp_path / "flood.png"
+    path.write_bytes(NOT_UTF8_TEXT["png"])
+    res = CliRunner().invoke(main, ["train", str(path)])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    assert f"{path}: not a UTF-8 YAML text file (it is a PNG image)" in res.output
+
+
+@pytest.mark.parametrize(
+    ("spec", "override", "path"),
+    [
+        ("quickstart", "optim.lr=.inf", "optim.lr"),
+        ("quickstart", "optim.lr=inf", "optim.lr"),
+        ("quickstart", "optim.lr=nan", "optim.lr"),
+        ("quickstart", "loss.seg.dice=.nan", "loss.seg.dice"),
+        ("quickstart", "trainer.grad_clip=.inf", "trainer.grad_clip"),
+        ("quickstart", "trainer.cpus_per_worker=.inf", "trainer.cpus_per_worker"),
+        ("quickstart", "optim.betas=[0.9, .nan]", "optim.betas.1"),
+        ("sarkd_student_kd", "distill.temperature=.inf", "distill.temperature"),
+        ("sweep_flora", "tune.space.loss.seg.dice.high=.inf", "tune.space.loss.seg.dice.high"),
+    ],
+)
+def test_non_finite_numbers_are_refused(spec: str, override: str, path: str):
+    source = ROOT / "experiments" / f"{spec}.yaml"
+    with pytest.raises(SpecError) as info:
+        load_spec(source, [override])
+    assert f"{source}: {path}: Input should be a finite number" in "\n".join(info.value.problems)
+
+
+def test_cli_refuses_an_infinite_learning_rate_in_the_file_and_in_set(tmp_path: Path):
+    text = (ROOT / "experiments" / "quickstart.yaml").read_text()
+    bad = tmp_path / "inf.yaml"
+    bad.write_text(text.replace("lr: 0.003", "lr: .inf"))
+    runner = CliRunner()
+    for args in (["validate", str(bad)], ["validate", str(ROOT / "experiments" / "quickstart.yaml"),
+                                          "--set", "optim.lr=.inf"]):  # fmt: skip
+        res = runner.invoke(main, args)
+        assert res.exit_code == 2, res.output
+        assert "Traceback" not in res.output
+        assert "optim.lr: Input should be a finite number (got inf)" in res.output
+
+
+def test_duplicate_keys_are_refused_with_their_line(tmp_path: Path):
+    problems = _problems(
+        tmp_path,
+        """name: dup
+data: {dataset: sen1floods11, image_bands: [VV, VH]}
+model: {kind: resunet}
+optim:
+  lr: 0.1
+  name: adamw
+  lr: 0.2
+""",
+    )
+    assert problems == [
+        f"{tmp_path / 'bad.yaml'}: line 7: optim.lr: duplicate key 'lr' (first given on line 5); "
+        "YAML would silently keep only the last value, so remove one"
+    ]
+    top = tmp_path / "top.yaml"
+    top.write_text("name: a\nmodel: {kind: flora}\nname: b\n")
+    res = CliRunner().invoke(main, ["validate", str(top)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert f"{top}: line 3: name: duplicate key 'name' (first given on line 1)" in res.output
+
+
+def test_merge_keys_and_anchors_still_load(tmp_path: Path):
+    from floodlab.specs.io import read_yaml
+
+    p = tmp_path / "merge.yaml"
+    p.write_text("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  x: 3\nsame: *b\n")
+    assert read_yaml(p) == {
+        "base": {"x": 1, "y": 2},
+        "other": {"x": 3, "y": 2},
+        "same": {"x": 1, "y": 2},
+    }

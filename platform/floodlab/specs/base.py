@@ -11,6 +11,13 @@ Weight = Annotated[float, Field(ge=0.0)]
 
 
 class StrictModel(BaseModel):
-    """Unknown keys are errors; values are validated on assignment too."""
+    """Unknown keys are errors; values are validated on assignment too; floats are finite.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    `allow_inf_nan=False` applies to every float a spec holds (learning rates, weights,
+    temperatures, thresholds, search bounds): `nan`, `inf` and YAML's `.inf` are refused
+    with "Input should be a finite number" rather than reaching the optimiser.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False
+    )

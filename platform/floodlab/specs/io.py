@@ -19,6 +19,65 @@ from floodlab.specs.paths import closest, fields_of, set_path
 from floodlab.specs.tune import PARAM_TYPES
 
 _LEADING_PATH = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[A-Za-z0-9_.]+)*): (.*)$", re.S)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class DuplicateKeyError(yaml.MarkedYAMLError):
+    """A mapping gives the same key twice (plain YAML would silently keep the last value).
+
+    Attributes:
+        key: the repeated key.
+        where: dotted path of the mapping holding it ("" at the top level).
+        first_line: 1-based line of the key's first occurrence.
+    """
+
+    def __init__(self, key: Any, where: str, first: yaml.Mark, again: yaml.Mark):
+        self.key = key
+        self.where = where
+        self.first_line = first.line + 1
+        super().__init__(
+            problem=f"duplicate key {key!r} (first given on line {self.first_line})",
+            problem_mark=again,
+        )
+
+
+class SpecLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key given twice in one mapping (merge keys `<<` excepted)."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        """Check the whole node tree for duplicate keys, then construct it safely."""
+        self._check_duplicates(node, "", set())
+        return super().construct_document(node)
+
+    def _check_duplicates(self, node: yaml.Node, where: str, seen_nodes: set[int]) -> None:
+        if id(node) in seen_nodes:  # an alias seen before (also guards recursive anchors)
+            return
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, yaml.Mark] = {}
+            for key_node, value_node in node.value:
+                name = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _MERGE_TAG:
+                    key = self.construct_object(key_node)
+                    if key in first:
+                        raise DuplicateKeyError(key, where, first[key], key_node.start_mark)
+                    first[key] = key_node.start_mark
+                child = f"{where}.{name}" if where else str(name)
+                self._check_duplicates(value_node, child, seen_nodes)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._check_duplicates(item, f"{where}.{i}" if where else str(i), seen_nodes)
+
+
+def _not_text_reason(raw: bytes) -> str:
+    """Why `raw` is not UTF-8 YAML text, in the words a user recognises."""
+    if raw.startswith(b"\x89PNG"):
+        return "it is a PNG image"
+    head = raw[:64]
+    # UTF-16 starts with a byte-order mark, or (ASCII text without one) has every other byte 0.
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or any(head[0::2]) != any(head[1::2]):
+        return "it looks like UTF-16 text; re-save it as UTF-8"
+    return "it holds binary data"
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -30,7 +89,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not path or any(not part for part in path.split(".")):
         raise SpecError([f"--set {text}: '{path}' is not a dotted path"])
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = yaml.load(raw, Loader=SpecLoader) if raw.strip() else None
+    except DuplicateKeyError as e:
+        raise SpecError([f"--set {text}: duplicate key {e.key!r} in the value"]) from None
     except yaml.YAMLError:
         value = raw
     return path, value
@@ -58,7 +119,12 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping with the safe loader; SpecError for missing files and bad syntax."""
+    """Read a YAML mapping with the safe loader.
+
+    Raises:
+        SpecError: for a missing or unreadable file, a file that is not UTF-8 text, bad
+            syntax, a key given twice in one mapping, or a document that is not a mapping.
+    """
     p = Path(path)
     if not p.is_file():
         hint = "" if p.suffix in (".yaml", ".yml") else " (specs are .yaml files)"
@@ -66,7 +132,32 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
             [f"{path}: no such file{hint}; list the available specs with `ls experiments/`"]
         )
     try:
-        data = yaml.safe_load(p.read_text())
+        raw = p.read_bytes()
+    except OSError as e:
+        raise SpecError([f"{path}: cannot be read ({e.strerror}); check its permissions"]) from None
+    try:
+        text = raw.decode("utf-8")
+        if "\x00" in text:  # valid UTF-8 but not text (e.g. UTF-16 without a BOM)
+            raise UnicodeDecodeError("utf-8", raw, text.index("\x00"), len(raw), "NUL byte")
+    except UnicodeDecodeError:
+        raise SpecError(
+            [
+                f"{path}: not a UTF-8 YAML text file ({_not_text_reason(raw)}); "
+                "a spec is a YAML text file saved as UTF-8, such as the ones in experiments/"
+            ]
+        ) from None
+    try:
+        data = yaml.load(text, Loader=SpecLoader)
+    except DuplicateKeyError as e:
+        mark = e.problem_mark
+        line = mark.line + 1 if mark else "?"
+        key = f"{e.where}.{e.key}" if e.where else str(e.key)
+        raise SpecError(
+            [
+                f"{path}: line {line}: {key}: duplicate key {e.key!r} (first given on line "
+                f"{e.first_line}); YAML would silently keep only the last value, so remove one"
+            ]
+        ) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
