@@ -25,17 +25,14 @@ RAY_TEST_CPUS = 32
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """Start one local Ray for the whole test session (dashboard off, loopback only)."""
+    """Start one local Ray for the whole test session, as floodlab starts its own (dashboard
+    off, every listener on 127.0.0.1)."""
     import ray
 
+    from floodlab.train.ray_env import start_local_ray
+
     if not ray.is_initialized():
-        ray.init(
-            num_cpus=RAY_TEST_CPUS,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-            runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "RAY_TRAIN_V2_ENABLED": "1"}},
-        )
+        start_local_ray(num_cpus=RAY_TEST_CPUS, env_vars={"OMP_NUM_THREADS": "1"})
     yield ray
     ray.shutdown()
 

@@ -63,8 +63,11 @@ def _start_head(temp_dir: str) -> tuple[subprocess.Popen[bytes], str, str]:
     env["PATH"] = f"{ray_bin.parent}{os.pathsep}{env.get('PATH', '')}"
     env["OMP_NUM_THREADS"] = "1"
     env["RAY_raylet_start_wait_time_s"] = "60"  # the dashboard agent starts slowly under load
-    # A loopback-only test cluster: no token authentication, whatever ~/.ray holds.
+    # A loopback-only test cluster: no token authentication, whatever ~/.ray holds. Ray
+    # replaces `--node-ip-address 127.0.0.1` with the machine's address (and then listens on
+    # every interface) unless it believes it cannot form a multi-node cluster.
     env["RAY_AUTH_MODE"] = "disabled"
+    env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     cmd = [
         str(ray_bin), "start", "--head", "--block", "--disable-usage-stats",
         "--node-ip-address", "127.0.0.1", "--port", str(gcs),

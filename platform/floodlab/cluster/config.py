@@ -39,6 +39,16 @@ RUNTIME_EXCLUDES: tuple[str, ...] = (
     "/dist",
 )
 
+# Every Jobs API request waits at most CONNECT_TIMEOUT_S to connect and READ_TIMEOUT_S for
+# each answer (Ray's client sets no timeout: a port that accepts and never answers would
+# hang forever). Together they keep a silent address under 30 s; TIMEOUT_ENV raises or
+# lowers the read timeout. A package upload gets longer: the head stores the whole
+# archive before it answers.
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 25.0
+UPLOAD_READ_TIMEOUT_S = 120.0
+TIMEOUT_ENV = "FLOODLAB_JOBS_TIMEOUT_S"
+
 HOW_TO_START = (
     "start a local cluster with `ray start --head --dashboard-host 127.0.0.1` (Jobs API at "
     f"{DEFAULT_ADDRESS}), or a cloud cluster with `ray up ray_cluster.yaml` and forward its "
@@ -73,14 +83,44 @@ def resolve_address(address: str | None = None) -> str:
     return url
 
 
-def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+def request_timeouts() -> tuple[float, float]:
+    """(connect, read) timeouts in seconds for one Jobs API request.
+
+    The read timeout is $FLOODLAB_JOBS_TIMEOUT_S if set, else `READ_TIMEOUT_S`; the connect
+    timeout is `CONNECT_TIMEOUT_S`, or the read timeout if that is shorter.
+
+    Raises:
+        ClusterError: $FLOODLAB_JOBS_TIMEOUT_S is not a positive number.
+    """
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return CONNECT_TIMEOUT_S, READ_TIMEOUT_S
+    try:
+        read = float(raw)
+    except ValueError:
+        read = float("nan")
+    if not read > 0:  # also refuses nan
+        raise ClusterError(
+            f"{TIMEOUT_ENV} must be a positive number of seconds, but got {raw!r}; "
+            f"unset it to use the default ({READ_TIMEOUT_S:g} s)"
+        )
+    return min(CONNECT_TIMEOUT_S, read), read
+
+
+def check_reachable(address: str, timeout_s: float | None = None) -> None:
     """Fail fast, with the fix, when nothing listens at the dashboard address.
+
+    Args:
+        address: the Jobs API URL.
+        timeout_s: connect timeout; default: the connect timeout of `request_timeouts`.
 
     Raises:
         ClusterError: naming the address and how to start a cluster.
     """
     parts = urlsplit(address)
     port = parts.port or (443 if parts.scheme == "https" else 80)
+    if timeout_s is None:
+        timeout_s = request_timeouts()[0]
     try:
         with socket.create_connection((parts.hostname, port), timeout=timeout_s):
             pass

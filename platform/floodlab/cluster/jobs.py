@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,10 +16,13 @@ from typing import Any
 
 from floodlab.cluster.config import (
     HOW_TO_START,
+    TIMEOUT_ENV,
+    UPLOAD_READ_TIMEOUT_S,
     check_reachable,
     entrypoint,
     find_project_root,
     is_uploaded,
+    request_timeouts,
     resolve_address,
     runtime_env,
 )
@@ -68,19 +72,56 @@ class JobRow:
     message: str
 
 
+@functools.cache
+def _client_class() -> type:
+    """Ray's `JobSubmissionClient` with connect and read timeouts on every request.
+
+    Ray's client sends each request with no timeout, so an address that accepts the
+    connection but never answers (a firewall, a proxy, the wrong port) hangs forever.
+    """
+    from ray.job_submission import JobSubmissionClient
+
+    class TimedJobSubmissionClient(JobSubmissionClient):
+        def _do_request(self, method: str, endpoint: str, **kwargs: Any) -> Any:
+            connect_s, read_s = request_timeouts()
+            if method == "PUT" and endpoint.startswith("/api/packages/"):
+                read_s = max(read_s, UPLOAD_READ_TIMEOUT_S)  # the head stores it, then answers
+            kwargs.setdefault("timeout", (connect_s, read_s))
+            return super()._do_request(method, endpoint, **kwargs)
+
+    return TimedJobSubmissionClient
+
+
+def _silent(address: str, what: str) -> ClusterError:
+    """The error for a Jobs API that accepted a connection but did not answer in time."""
+    read_s = request_timeouts()[1]
+    return ClusterError(
+        f"the Ray Jobs API at {address} accepted the connection but did not answer {what} "
+        f"within {read_s:g} s. Check that {address} is the dashboard (Jobs API) port of a "
+        "running Ray head (8265 unless the head was started with --dashboard-port; not the "
+        "GCS port 6379 or the Ray Client port 10001), that no firewall or proxy between here "
+        "and the head holds the connection without forwarding it, and that --address (or "
+        f"RAY_ADDRESS) is right; on a slow link raise {TIMEOUT_ENV} (seconds per answer)"
+    )
+
+
 def connect(address: str | None = None) -> Any:
     """A `JobSubmissionClient` for the cluster at `address` (see `resolve_address`).
 
+    Every request the client sends has the timeouts of `request_timeouts`.
+
     Raises:
-        ClusterError: the address is invalid or no cluster answers there.
+        ClusterError: the address is invalid, or no cluster answers there in time.
     """
-    from ray.job_submission import JobSubmissionClient
+    import requests
 
     url = resolve_address(address)
     check_reachable(url)
     try:
-        return JobSubmissionClient(url)
-    except (ConnectionError, RuntimeError) as e:
+        return _client_class()(url)
+    except requests.exceptions.Timeout:
+        raise _silent(url, "its version check") from None
+    except (ConnectionError, RuntimeError, requests.exceptions.RequestException) as e:
         raise ClusterError(
             f"the Ray Jobs API at {url} did not answer ({e}); {HOW_TO_START}"
         ) from None
@@ -206,6 +247,7 @@ def _auth_error(client: Any, e: Exception) -> ClusterError:
 
 def _call(client: Any, job_id: str | None, fn: str, *args: Any, **kwargs: Any) -> Any:
     """Call a client method (on one job, if `job_id`); Ray errors become ClusterErrors."""
+    import requests
     from ray.exceptions import AuthenticationError
 
     try:
@@ -214,7 +256,9 @@ def _call(client: Any, job_id: str | None, fn: str, *args: Any, **kwargs: Any) -
         return getattr(client, fn)(job_id, *args, **kwargs)
     except AuthenticationError as e:
         raise _auth_error(client, e) from None
-    except ConnectionError as e:
+    except requests.exceptions.Timeout:
+        raise _silent(client.get_address(), f"{fn} {job_id or ''}".strip()) from None
+    except (ConnectionError, requests.exceptions.RequestException) as e:
         raise ClusterError(f"{client.get_address()}: {fn} failed: {e}") from None
     except RuntimeError as e:
         if job_id is None:
@@ -239,19 +283,62 @@ def job_logs(job_id: str, address: str | None = None) -> str:
     return str(_call(connect(address), job_id, "get_job_logs"))
 
 
+async def _next_chunk(stream: AsyncIterator[str]) -> str | None:
+    """The stream's next chunk, or None once it has ended."""
+    try:
+        return await anext(stream)
+    except StopAsyncIteration:
+        return None
+
+
 def follow_logs(job_id: str, address: str | None = None) -> Iterator[str]:
-    """Chunks of the job's output as it prints them, until the job ends."""
+    """Chunks of the job's output as it prints them, until the job ends.
+
+    A job may print nothing for a long time, so the read timeout applies to each quiet
+    spell, not to the whole job: when no chunk arrives within it, the job's status is
+    requested (with the usual timeouts) and, if the head answers, the wait goes on. A head
+    that stops answering ends the stream with a ClusterError. A stream still open a read
+    timeout after the head reported the job finished ends there (Ray closes it when the
+    job ends, so nothing is lost).
+
+    Raises:
+        ClusterError: no such job, the head stopped answering, or the stream broke.
+    """
+    import aiohttp
+
     client = connect(address)
     _call(client, job_id, "get_job_info")  # a clear error for unknown jobs
     stream = client.tail_job_logs(job_id)
     loop = asyncio.new_event_loop()
+    pending: asyncio.Task[str | None] | None = None
     try:
         while True:
+            pending = loop.create_task(_next_chunk(stream))
+            finished = False  # the head said the job ended while the stream was quiet
+            while True:
+                wait = asyncio.wait({pending}, timeout=request_timeouts()[1])
+                if loop.run_until_complete(wait)[0]:
+                    break
+                if finished:
+                    return  # ended, and nothing more came: do not wait forever
+                status = _call(client, job_id, "get_job_status")  # quiet job or silent head?
+                finished = str(getattr(status, "value", status)) in TERMINAL
             try:
-                yield loop.run_until_complete(stream.__anext__())
-            except StopAsyncIteration:
+                chunk = pending.result()
+            except (RuntimeError, aiohttp.ClientError) as e:
+                raise ClusterError(
+                    f"{client.get_address()}: the log stream of job {job_id} broke ({e}); "
+                    f"the job may still be running: see `floodlab jobs --address "
+                    f"{client.get_address()}`, then `floodlab logs {job_id} --follow`"
+                ) from None
+            pending = None
+            if chunk is None:
                 return
+            yield chunk
     finally:
+        if pending is not None:  # stopped while a read was in flight: cancel it first
+            pending.cancel()
+            loop.run_until_complete(asyncio.gather(pending, return_exceptions=True))
         loop.run_until_complete(stream.aclose())
         loop.close()
 
