@@ -131,6 +131,12 @@ def synth(dataset: str, out: Path, chips: int, size: int, seed: int) -> None:
     click.echo(f"next: floodlab convert {dataset} {root} --out {out.parent / (dataset + '.zarr')}")
 
 
+_UNITS_HELP = (
+    "Units of the SAR input, converted to dB: db, linear (power, 10*log10) or amplitude "
+    "(20*log10). Default: dB expected; values that cannot be dB are refused."
+)
+
+
 @main.command()
 @click.argument("run")
 @click.argument("scenes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
@@ -202,6 +208,10 @@ def synth(dataset: str, out: Path, chips: int, size: int, seed: int) -> None:
     type=click.IntRange(min=0),
     help="Ray workers (0: in this process).",
 )
+@click.option("--units", default=None, metavar="db|linear|amplitude", help=_UNITS_HELP)
+@click.option(
+    "--overwrite", is_flag=True, help="Replace an existing output file (never an input scene)."
+)
 @user_errors
 def predict(
     run: str,
@@ -218,6 +228,8 @@ def predict(
     device: str,
     address: str | None,
     parallel: int,
+    units: str | None,
+    overwrite: bool,
 ) -> None:
     """Map flood water over whole scenes: RUN's model on SCENES (one file, or one per band)."""
     from tqdm import tqdm
@@ -225,7 +237,10 @@ def predict(
     from floodlab.data.geotiff import raster_info
     from floodlab.predict.scene import RunPredictor, predict_scene
     from floodlab.train.restore import load_trained
+    from floodlab.writable import check_output
 
+    # Before the run and the scene are read (the RGB sidecar is checked once the model is).
+    check_output(out, option="-o/--out", inputs=scenes, overwrite=overwrite)
     height = raster_info(scenes[0]).height
     trained = load_trained(run, root=root, checkpoint=checkpoint)
     model = RunPredictor.from_trained(trained, device=device)
@@ -248,6 +263,8 @@ def predict(
             use_gpu=device == "cuda",
             tags={"FLOODLAB_RUN": str(run), "FLOODLAB_CHECKPOINT": checkpoint},
             progress=bar.update,
+            units=units,
+            overwrite=overwrite,
         )
     click.echo(
         f"wrote {result.path} ({result.width}x{result.height} px, "
@@ -552,6 +569,7 @@ def train_cmd(
 )
 @click.option("--root", default="runs", show_default=True, help="Root of the run directories.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace the reports of an earlier evaluation.")
 @user_errors
 def evaluate_cmd(
     run: str,
@@ -561,6 +579,7 @@ def evaluate_cmd(
     checkpoint: str,
     root: str,
     batch_size: int,
+    overwrite: bool,
 ) -> None:
     """Evaluate RUN on a split: metrics, per-image CSV, confusion matrix, panels, Otsu baseline."""
     from tqdm import tqdm
@@ -577,6 +596,7 @@ def evaluate_cmd(
             root=root,
             batch_size=batch_size,
             progress=bar.update,
+            overwrite=overwrite,
         )
     from floodlab.predict.report import format_table
 
@@ -615,11 +635,12 @@ def evaluate_cmd(
     "--option", "options", multiple=True, metavar="KEY=VALUE", help="Other reader options."
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of grouped 80/10/10 splits.")
+@click.option("--units", default=None, metavar="db|linear|amplitude", help=_UNITS_HELP)
 @user_errors
 def convert_cmd(
     dataset: str, src: Path, out: Path, chunk: int | None, derive: str, skip_bad: bool,
     workers: int | None, scheduler: str, compression: str | None, seasons: tuple[str, ...],
-    labels: str | None, options: tuple[str, ...], seed: int,
+    labels: str | None, options: tuple[str, ...], seed: int, units: str | None,
 ) -> None:  # fmt: skip
     """Convert the raw DATASET folder SRC into a chunked Zarr store (resumable, atomic)."""
     import yaml
@@ -640,6 +661,8 @@ def convert_cmd(
         reader_options["seasons"] = tuple(seasons)
     if labels:
         reader_options["labels"] = tuple(x.strip() for x in labels.split(",") if x.strip())
+    if units:
+        reader_options["units"] = units
     kwargs: dict[str, Any] = {"chunk": chunk} if chunk else {}
     if compression:
         kwargs["compression"] = compression
@@ -655,10 +678,17 @@ def convert_cmd(
             **kwargs,
         )  # fmt: skip
     from floodlab.data.store import open_store
+    from floodlab.data.summary import describe_splits
 
     s = open_store(store)
     skipped = s.attrs["provenance"]["skipped"]
     click.echo(f"wrote {store}: {len(s)} chips, splits {s.attrs['split_counts']}")
+    split_info = s.attrs["provenance"].get("splits")
+    if split_info and split_info["method"] != "official":
+        click.echo(f"warning: splits {describe_splits(split_info)}", err=True)
+    sar_units = s.attrs["provenance"].get("sar_units")
+    if sar_units and sar_units["conversion"] != "none":
+        click.echo(f"SAR input in {sar_units['input']} converted to dB: {sar_units['conversion']}")
     for bad in skipped:
         click.echo(f"skipped {bad['id']}: {bad['reason']}", err=True)
     click.echo(f"inspect it with: floodlab inspect {store}")

@@ -17,7 +17,8 @@ from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.data.splits import grouped_splits
 from floodlab.data.store import open_store
 from floodlab.data.synth import write_synthetic
-from floodlab.errors import DataError, DatasetNotFoundError
+from floodlab.errors import DataError, DatasetNotFoundError, OutputPathError
+from floodlab.specs.data import DATASETS
 
 
 class MemoryReader(SourceReader):
@@ -249,3 +250,104 @@ def test_cli_convert_inspect_and_bad_input(tmp_path: Path, s1f11: Path) -> None:
         ],
     )
     assert res.exit_code == 2 and "NDBI" in res.output
+
+
+def test_cli_convert_refuses_an_unknown_reader_option_and_lists_the_valid_ones(
+    tmp_path: Path, s1f11: Path
+) -> None:
+    out = tmp_path / "o.zarr"
+    runner = CliRunner()
+    base = ["convert", "sen1floods11", str(s1f11), "--out", str(out)]
+    res = runner.invoke(main, [*base, "--option", "label=hand"])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    assert "unknown sen1floods11 reader option(s) ['label'] (did you mean 'labels'?)" in res.output
+    for option in ("labels (default ('hand',))", "splits_dir (default None)", "require"):
+        assert option in res.output
+    res = runner.invoke(main, [*base, "--option", "labels=[hand, strong]"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "labels must be a subset of ('hand', 'weak')" in res.output
+    assert not out.exists() and not partial_path(out).exists()
+
+
+@pytest.mark.parametrize("out", ["/dev/null/x.zarr", "/proc/x.zarr", "<a file>/x.zarr"])
+def test_cli_convert_refuses_an_output_that_cannot_be_written(
+    tmp_path: Path, s1f11: Path, out: str
+) -> None:
+    if out.startswith("<a file>"):
+        (tmp_path / "notes.txt").write_text("not a folder\n")
+        out = str(tmp_path / "notes.txt" / "x.zarr")
+    elif not Path(out).parent.exists():
+        pytest.skip(f"{Path(out).parent} exists on Linux only")
+    res = CliRunner().invoke(main, ["convert", "sen1floods11", str(s1f11), "--out", out])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    assert f"--out {out}: cannot be written because " in res.output
+    assert not partial_path(out).exists()
+
+
+def test_convert_checks_the_output_before_reading_any_chip(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("")
+    reader = MemoryReader()
+    with pytest.raises(OutputPathError, match="a_file is a file"):
+        convert("memory", "/nowhere", tmp_path / "a_file" / "m.zarr", reader=reader)
+    assert reader.reads == []
+    assert list(tmp_path.iterdir()) == [tmp_path / "a_file"]  # no probe file left behind
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_inspect_on_a_raw_folder_says_so_and_gives_the_convert_command(
+    dataset: str, tmp_path: Path
+) -> None:
+    root = write_synthetic(dataset, tmp_path / dataset, chips=3, size=32, seed=0)
+    res = CliRunner().invoke(main, ["inspect", str(root)])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and "delete" not in res.output
+    assert f"{root} is a raw {dataset} dataset folder" in res.output
+    assert f"`floodlab convert {dataset} {root} --out {root}.zarr`" in res.output
+
+
+def test_the_convert_command_inspect_suggests_works(tmp_path: Path) -> None:
+    root = write_synthetic("sarkd", tmp_path / "raw", chips=3, size=32, seed=0)
+    runner = CliRunner()
+    message = runner.invoke(main, ["inspect", str(root)]).output
+    command = message.split("`floodlab ")[1].split("`")[0].split()
+    assert runner.invoke(main, command).exit_code == 0
+    res = runner.invoke(main, ["inspect", f"{root}.zarr"])
+    assert res.exit_code == 0 and "sarkd" in res.output
+
+
+def test_inspect_says_what_a_path_that_is_not_a_store_is(tmp_path: Path) -> None:
+    tif = tmp_path / "scene.tif"
+    profile = dict(driver="GTiff", width=4, height=4, count=1, dtype="uint8", crs="EPSG:32633",
+                   transform=rasterio.Affine(10, 0, 5e5, 0, -10, 4e6))  # fmt: skip
+    with rasterio.open(tif, "w", **profile) as f:
+        f.write(np.zeros((1, 4, 4), np.uint8))
+    (tmp_path / "notes.txt").write_text("hello\n")
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.jpg").write_bytes(b"\xff\xd8")
+    (tmp_path / "empty").mkdir()
+    expected = {
+        tif: f"{tif} is a GeoTIFF file, not a converted store",
+        tmp_path / "notes.txt": f"{tmp_path / 'notes.txt'} is a file, not a converted store",
+        tmp_path / "photos": f"{tmp_path / 'photos'} is a folder that is neither a converted "
+        "store nor a raw layout floodlab knows",
+        tmp_path / "empty": f"{tmp_path / 'empty'} is an empty folder",
+        tmp_path / "gone.zarr": f"no converted Zarr store at {tmp_path / 'gone.zarr'}",
+    }
+    for path, text in expected.items():
+        res = CliRunner().invoke(main, ["inspect", str(path)])
+        assert res.exit_code == 2, res.output
+        assert "Traceback" not in res.output and "delete" not in res.output
+        assert text in res.output
+
+
+def test_convert_never_writes_into_its_source(tmp_path):
+    from floodlab.data.synth import write_synthetic
+
+    raw = write_synthetic("sen1floods11", tmp_path / "raw", chips=6, size=32, seed=0)
+    for out in (raw, raw / "inside.zarr"):
+        result = CliRunner().invoke(main, ["convert", "sen1floods11", str(raw), "--out", str(out)])
+        assert result.exit_code == 2, result.output
+        assert "the input" in result.output and "Traceback" not in result.output
+    assert not (raw / "inside.zarr").exists() and not (raw / "inside.zarr.partial").exists()

@@ -44,3 +44,25 @@ def test_every_dataset_has_readme_and_card(dataset: str) -> None:
     assert card["name"] == dataset and card["licence"] and card["modalities"]
     readme = (folder / "README.md").read_text()
     assert f"floodlab convert {dataset}" in readme and f"floodlab synth {dataset}" in readme
+
+
+# What a user sees in the error: every option each reader accepts, with its default.
+READER_OPTIONS = {
+    "sen1floods11": ("labels", "splits_dir", "require"),
+    "sen12ms": ("seasons", "season", "require"),
+    "deepflood": ("require",),
+    "cloudsen12": ("merge_clouds", "require"),
+    "sarkd": ("nodata", "require"),
+}
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_an_unknown_reader_option_lists_the_valid_ones(dataset: str, tmp_path: Path) -> None:
+    from floodlab.errors import ReaderOptionError
+
+    with pytest.raises(ReaderOptionError) as info:
+        get_reader(dataset, tmp_path, colour="blue")
+    text = str(info.value)
+    assert f"unknown {dataset} reader option(s) ['colour']" in text
+    for option in READER_OPTIONS[dataset]:
+        assert f"{option} (default " in text

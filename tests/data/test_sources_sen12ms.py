@@ -12,7 +12,7 @@ import rasterio
 from floodlab.data.sources import get_reader
 from floodlab.data.sources.sen12ms import igbp_water_label
 from floodlab.data.synth import write_synthetic
-from floodlab.errors import DataError, DatasetNotFoundError
+from floodlab.errors import DataError, DatasetNotFoundError, UnitsError
 
 REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
 REAL = REALDATA / "sen12ms"
@@ -90,11 +90,19 @@ def test_real_patch_without_s2() -> None:
 
 @needs_real
 def test_torchgeo_layout_fixture_with_s2_and_lists() -> None:
-    reader = get_reader("sen12ms", REAL / "layout_fixture")
+    # The fixture's s1 files hold random values 19..65526 (float32): not dB. They are
+    # refused as they are and read once declared as amplitude (converted to dB).
+    with pytest.raises(UnitsError, match=r"s1_1_p1\.tif band 1 \(VV\).*--units"):
+        reader = get_reader("sen12ms", REAL / "layout_fixture")
+        reader.read(reader.list_chips()[0])
+    reader = get_reader("sen12ms", REAL / "layout_fixture", units="amplitude")
     refs = reader.list_chips()
     assert [r.id for r in refs] == ["ROIs1158_spring_1_p1", "ROIs1158_spring_1_p2"]
     assert all(r.split == "train" for r in refs)  # listed in train_list.txt first
     chip = reader.read(refs[0])
+    with rasterio.open(refs[0].files["s1"][0]) as src:
+        amplitude = src.read().astype(np.float64)
+    np.testing.assert_allclose(chip.arrays["s1"], 20 * np.log10(amplitude), rtol=1e-6)
     with rasterio.open(refs[0].files["s2"][0]) as src:
         s2 = src.read().astype(np.float32)
     s2[s2 == 0] = np.nan

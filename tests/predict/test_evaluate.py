@@ -114,3 +114,16 @@ def test_evaluate_unknown_run_exits_2(tmp_path):
     result = CliRunner().invoke(main, ["evaluate", "nope/latest", "--root", str(tmp_path)])
     assert result.exit_code == 2
     assert "not found" in result.output and "Traceback" not in result.output
+
+
+def test_evaluate_never_replaces_earlier_reports_silently(resunet_run, tiny_s1f11_store):
+    first = evaluate_run(resunet_run.path, split="train")
+    written = Path(first["files"]["metrics"]).read_text()
+    result = CliRunner().invoke(main, ["evaluate", str(resunet_run.path), "--split", "train"])
+    assert result.exit_code == 2 and "--overwrite" in result.output, result.output
+    assert Path(first["files"]["metrics"]).read_text() == written
+    # Another store's reports go beside the run's own, never over them.
+    other = evaluate_run(resunet_run.path, split="train", store=str(tiny_s1f11_store))
+    assert Path(other["files"]["metrics"]).parent.name == f"train-on-{tiny_s1f11_store.stem}"
+    again = ["evaluate", str(resunet_run.path), "--split", "train", "--overwrite"]
+    assert CliRunner().invoke(main, again).exit_code == 0

@@ -283,3 +283,28 @@ def test_cog_output_and_rgb_translation(tmp_path: Path) -> None:
     np.testing.assert_allclose(rgb[0], flood[0])  # the stand-in model's "red" is its prob
     assert (rgb[:, :10] == OUTPUT_NODATA).all()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flood.tif", "flood_rgb.tif", "scene.tif"]
+
+
+def test_outputs_never_replace_inputs_or_existing_files(tmp_path: Path) -> None:
+    from floodlab.errors import OutputPathError
+
+    src = write_tif(tmp_path / "scene.tif", sar_scene(64, 64), descriptions=["VV", "VH"])
+    before = src.read_bytes()
+    link = tmp_path / "link.tif"
+    link.symlink_to(src)
+    kw = {"bands": ["VV", "VH"], "normalize": db_normalize, "window": 32, "overlap": 8}
+    for out in (src, link):  # the input itself, or a link to it
+        with pytest.raises(OutputPathError, match="is the input"):
+            predict_scene(ConvPredict(), src, out, **kw, overwrite=True)
+    # The RGB sidecar is an output too: an existing one is not replaced without overwrite.
+    sidecar = rgb_path_for(tmp_path / "flood.tif")
+    sidecar.write_bytes(b"the user's own file")
+    with pytest.raises(OutputPathError, match=r"flood_rgb\.tif: already exists.*--overwrite"):
+        predict_scene(ConvPredict(rgb=True), src, tmp_path / "flood.tif", write_rgb=True, **kw)
+    assert sidecar.read_bytes() == b"the user's own file"
+    assert not (tmp_path / "flood.tif").exists()
+    result = predict_scene(
+        ConvPredict(rgb=True), src, tmp_path / "flood.tif", write_rgb=True, overwrite=True, **kw
+    )
+    assert read(result.rgb_path)[0].shape == (3, 64, 64)
+    assert src.read_bytes() == before

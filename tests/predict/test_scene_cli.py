@@ -50,6 +50,45 @@ def test_predict_reports_a_missing_scene_and_an_unknown_run(tmp_path: Path) -> N
     assert not (tmp_path / "f.tif").exists()
 
 
+@pytest.mark.parametrize("out", ["/dev/null/x.tif", "<a file>/x.tif"])
+def test_predict_refuses_an_output_that_cannot_be_written_before_loading_the_run(
+    tmp_path: Path, out: str
+) -> None:
+    # The run does not exist: the output is checked first, so the message is about it.
+    if out.startswith("<a file>"):
+        (tmp_path / "notes.txt").write_text("not a folder\n")
+        out = str(tmp_path / "notes.txt" / "x.tif")
+    elif not Path(out).parent.exists():
+        pytest.skip(f"{Path(out).parent} exists on Linux only")
+    scene = write_scene(tmp_path / "scene.tif", 20, 20)
+    res = CliRunner().invoke(
+        main, ["predict", "nope/run", str(scene), "-o", out, "--root", str(tmp_path)]
+    )
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    assert f"-o/--out {out}: cannot be written because " in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["scene.tif"] + (["notes.txt"] if "notes.txt" in out else [])
+    )
+
+
+def test_predict_scene_checks_the_output_before_reading_the_scene(tmp_path: Path) -> None:
+    from floodlab.errors import OutputPathError
+    from floodlab.predict.scene import predict_scene
+
+    calls: list[tuple[int, ...]] = []
+
+    def predict_fn(batch: np.ndarray) -> dict[str, np.ndarray]:
+        calls.append(batch.shape)
+        return {"prob": np.zeros((batch.shape[0], 1, *batch.shape[2:]), np.float32)}
+
+    scene = write_scene(tmp_path / "scene.tif", 20, 20)
+    with pytest.raises(OutputPathError, match=r"scene\.tif is a file"):
+        predict_scene(predict_fn, scene, scene / "flood.tif", bands=["VV", "VH"], window=16,
+                      overlap=4)  # fmt: skip
+    assert calls == []
+
+
 def test_a_flora_task_maps_from_sar_alone_and_writes_its_rgb(tmp_path: Path) -> None:
     # The real FLoRA task of the quickstart spec (random weights) behind RunPredictor:
     # the saved-normalisation path, SAR-only prediction and the RGB output.
@@ -118,3 +157,25 @@ def test_a_briefly_trained_quickstart_run_maps_a_scene(ray_session, tmp_path: Pa
     assert set(np.unique(mask[:, 5:])) <= {0.0, 1.0}
     with rasterio.open(out.with_name("flood_rgb.tif")) as rgb:  # FLoRA's SAR->RGB translation
         assert rgb.count == 3 and rgb.shape == (150, 170)
+
+
+def test_predict_refuses_to_overwrite_its_input_or_an_existing_map(tmp_path):
+    from click.testing import CliRunner
+
+    from floodlab.cli import main
+
+    scene = tmp_path / "scene.tif"
+    scene.write_bytes(b"the scene the user cares about")
+    out = tmp_path / "flood.tif"
+    out.write_bytes(b"last week's map")
+    for target, said in ((scene, "is the input"), (out, "already exists")):
+        args = ["predict", "nope/latest", str(scene), "-o", str(target), "--root", str(tmp_path)]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, result.output
+        assert said in result.output and "Traceback" not in result.output
+    # --overwrite allows replacing an older map, never the input.
+    args = ["predict", "nope/latest", str(scene), "-o", str(scene), "--overwrite"]
+    result = CliRunner().invoke(main, [*args, "--root", str(tmp_path)])
+    assert result.exit_code == 2 and "is the input" in result.output
+    assert scene.read_bytes() == b"the scene the user cares about"
+    assert out.read_bytes() == b"last week's map"

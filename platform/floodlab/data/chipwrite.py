@@ -21,7 +21,7 @@ import zarr
 from floodlab.data.chunks import ChunkWriter
 from floodlab.data.derive import derive_stack, inputs_of
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
-from floodlab.errors import DataError
+from floodlab.errors import DataError, UnitsError
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +264,8 @@ def convert_chip(
     try:
         chip = reader.read(ref)
         return write_chip(path, i, chip, schema)
+    except UnitsError:
+        raise  # the source's units, not a bad chip: stops the conversion even with skip_bad
     except DataError as e:
         if not skip_bad:
             raise stop_error(ref, e) from None

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from numcodecs import blosc
 
+from floodlab.errors import DataError
+
 # Zarr v3 data type names this reader decodes, mapped to numpy little-endian dtypes.
 _DTYPES = {
     "bool": "|b1",
@@ -87,6 +89,26 @@ class ChunkReader:
         )
         return cls(path, meta) if ok else None  # cls: ChunkReader or ChunkWriter
 
+    def _missing(self, name: str) -> None:
+        """A chunk file is absent: fine (never written: fill value) unless the array is gone.
+
+        Raises:
+            DataError: the array's metadata vanished too, i.e. the store was deleted, moved
+                or unmounted while in use; reading on would silently return fill values.
+        """
+        if not os.path.exists(os.path.join(str(self.path), "zarr.json")):
+            raise DataError(
+                f"{self.path.parent}: the store disappeared while in use (its array "
+                f"{self.path.name} and chunk {name} are gone: deleted, moved or unmounted); "
+                "restore it or re-run `floodlab convert`, then start again"
+            )
+
+    def _unreadable(self, name: str, error: OSError) -> DataError:
+        return DataError(
+            f"{self.path.parent}: cannot read chunk {name} of array {self.path.name} "
+            f"({type(error).__name__}: {error}); check the store's permissions and storage"
+        )
+
     def _chunk(self, index: tuple[int, ...]) -> np.ndarray:
         """One whole chunk (edge chunks are stored at full chunk shape)."""
         name = self._prefix + "/".join(map(str, index))  # plain strings: pathlib costs ~10 us
@@ -94,7 +116,10 @@ class ChunkReader:
             with open(name, "rb", buffering=0) as f:
                 data = f.readall()
         except FileNotFoundError:
+            self._missing(name)
             return np.full(self.chunks, self.fill, dtype=self.dtype)
+        except OSError as e:
+            raise self._unreadable(name, e) from None
         if self.blosc:
             data = blosc.decompress(data)
         return np.frombuffer(data, dtype=self.dtype).reshape(self.chunks)
@@ -108,9 +133,14 @@ class ChunkReader:
         try:
             fd = os.open(name, os.O_RDONLY)
         except FileNotFoundError:
+            self._missing(name)
             return np.full((y1 - y0, width), self.fill, dtype=self.dtype)
+        except OSError as e:
+            raise self._unreadable(name, e) from None
         try:
             data = os.pread(fd, (y1 - y0) * row, y0 * row)
+        except OSError as e:
+            raise self._unreadable(name, e) from None
         finally:
             os.close(fd)
         return np.frombuffer(data, dtype=self.dtype).reshape(y1 - y0, width)

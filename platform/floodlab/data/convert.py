@@ -37,9 +37,11 @@ from floodlab.data.chipwrite import (
 )
 from floodlab.data.finalise import finalise
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
-from floodlab.data.splits import assign_splits
+from floodlab.data.splits import split_plan
 from floodlab.data.store import STORE_FORMAT, read_attrs
-from floodlab.errors import DataError
+from floodlab.data.units import units_provenance
+from floodlab.errors import DataError, UnitsError
+from floodlab.writable import check_output
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,8 @@ def _read_probes(
             try:
                 chip = reader.read(refs[i])
                 shape = check_chip(chip, shape)
+            except UnitsError:
+                raise  # the whole source's units, not one bad chip: never skipped
             except DataError as e:
                 if not skip_bad:
                     raise stop_error(refs[i], e) from None
@@ -138,6 +142,22 @@ def _read_probes(
             "see the skipped chips' reasons above"
         )
     return probes
+
+
+def _announce_splits(info: dict[str, Any], n: int, src: Path, expected: str) -> None:
+    """Log (warning) chips whose split was made up here rather than read from the source."""
+    random = info["chips"]["random"]
+    if not random:
+        return
+    where = f"no split files in {src} (expected {expected or 'none for this dataset'})"
+    if info["files"]:
+        where = f"{random} of {n} chips are in none of the split files"
+    log.warning(
+        "%s: those chips get a seeded random grouped 80/10/10 split (seed %s): %s",
+        where,
+        info["seed"],
+        info["random_split_counts"],
+    )
 
 
 def _options(
@@ -205,6 +225,8 @@ def convert(
         DatasetNotFoundError: the source folder or layout is missing.
         DataError: an unreadable chip (without skip_bad), an empty source, chips of
             different sizes, or an existing `out` that is not a complete store.
+        OutputPathError: `out` cannot be created (checked before any chip is read).
+        ReaderOptionError: a reader option the reader does not know or cannot use.
     """
     out, src = Path(out), Path(src)
     reader_options = dict(reader_options or {})
@@ -212,6 +234,8 @@ def convert(
     compressors = compressors_for(compression)
     if chunk < 16:
         raise DataError(f"--chunk {chunk}: the spatial chunk must be at least 16 pixels")
+    # Before any chip is read: never into the source, never over something else.
+    check_output(out, option="--out", inputs=[src], overwrite=True, kind="folder")
     if out.exists():
         if is_complete(out):
             log.info("%s is already a complete store; nothing to do", out)
@@ -222,8 +246,15 @@ def convert(
         )
     options = _options(dataset, src, chunk, derived, reader_options, seed, compression)
     if reader is None:
-        from floodlab.data.sources import get_reader
+        from floodlab.data.sources import READERS, get_reader
 
+        units = reader_options.get("units")
+        if units is not None and dataset in READERS and "s1" not in READERS[dataset].bands:
+            raise UnitsError(
+                f"--units {units}: {dataset} carries no SAR bands (only "
+                f"{', '.join(sorted(READERS[dataset].bands))}), so there is nothing to "
+                "convert to dB; drop --units."
+            )
         reader = get_reader(dataset, src, **reader_options)
     t0 = time.perf_counter()
     refs = reader.list_chips()
@@ -241,6 +272,7 @@ def convert(
         return out
     if attrs.get("options") == options and attrs.get("ids") == [r.id for r in refs]:
         schema = attrs["schema"]
+        provenance = dict(attrs.get("provenance_extra", {}))
         written = written_chips(part, n)
         log.info("resuming %s: %d of %d chips already written", part, int(written.sum()), n)
     else:
@@ -249,9 +281,13 @@ def convert(
                 f"{part} holds an interrupted conversion with other options or chips "
                 f"({attrs.get('options')}); delete it or re-run with the same options"
             )
-        splits = assign_splits(refs, seed)
+        splits, split_info = split_plan(refs, seed, reader.split_files)
+        _announce_splits(split_info, len(refs), src, reader.split_layout)
         probes = _read_probes(reader, refs, skip_bad, bad)
         schema = schema_of([c for _, c in probes], derived)
+        provenance = {"splits": {**split_info, "expected": reader.split_layout}}
+        if "s1" in schema["modalities"]:
+            provenance["sar_units"] = units_provenance(reader.options.get("units"))
         root = create_arrays(part, schema, refs, splits, chunk, compressors)
         root.attrs.update(
             {
@@ -260,6 +296,7 @@ def convert(
                 "options": options,
                 "schema": schema,
                 "ids": [r.id for r in refs],
+                "provenance_extra": provenance,
             }
         )
         for i, chip in probes:
@@ -288,7 +325,7 @@ def convert(
     for r in results:
         if r.get("bad"):
             bad[r["i"]] = {"id": r["id"], "files": r["files"], "reason": r["bad"]}
-    finalise(part, schema, refs, bad, options, workers)
+    finalise(part, schema, refs, bad, options, workers, provenance)
     os.replace(part, out)
     log.info(
         "converted %d chips (%d skipped) into %s in %.1fs",

@@ -65,8 +65,13 @@ def finalise(
     bad: dict[int, dict[str, Any]],
     options: dict[str, Any],
     workers: int | None,
+    provenance_extra: dict[str, Any] | None = None,
 ) -> None:
-    """Consolidate per-chip bookkeeping, compute statistics, write attrs, mark complete."""
+    """Consolidate per-chip bookkeeping, compute statistics, write attrs, mark complete.
+
+    `provenance_extra` joins the store's provenance: how the splits were made ("splits",
+    see `floodlab.data.splits.split_plan`) and the SAR input units ("sar_units").
+    """
     root = zarr.open_group(str(part), mode="r+")
     split_array = root["split"]
     assert isinstance(split_array, zarr.Array)
@@ -170,7 +175,10 @@ def finalise(
             "options": options,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "skipped": [bad[i] for i in sorted(bad)],
+            **(provenance_extra or {}),
         },
     }
     root.attrs.update(attrs)
+    if "provenance_extra" in root.attrs:  # the partial store's copy, now in provenance
+        del root.attrs["provenance_extra"]
     root.attrs.update({"complete": True})  # last: only now may the store be renamed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -66,6 +67,28 @@ def assign_splits(refs: Sequence[ChipRef], seed: int) -> list[str]:
     group share one split (so a hold-out event such as Bolivia stays held out); the rest get
     a seeded grouped 80/10/10 among themselves (both label sources in every split).
     """
+    return split_plan(refs, seed, ())[0]
+
+
+def split_plan(
+    refs: Sequence[ChipRef], seed: int, files: Sequence[str]
+) -> tuple[list[str], dict[str, Any]]:
+    """Split of every chip (as `assign_splits`) and how the splits were made.
+
+    Args:
+        refs: the listed chips.
+        seed: seed of the grouped 80/10/10 split of chips without an official split.
+        files: the split files (or folders) the reader took the official splits from.
+
+    Returns:
+        (split per chip, provenance) where provenance is ``{"method", "files", "seed",
+        "chips": {"listed", "from_group", "random"}, "random_split_counts"}``. method is
+        "official" when no chip was assigned at random, "random" when the source has no
+        split files (chips get the seeded grouped split, except splits the dataset defines
+        by rule such as the Sen1Floods11 Bolivia hold-out), and "official+random" when
+        split files exist but some chips are in none of them (e.g. weak-label chips).
+        seed is None when nothing was random.
+    """
     out: list[str | None] = [canonical_split(r.split) if r.split else None for r in refs]
     official: dict[str, set[str]] = {}
     for ref, split in zip(refs, out, strict=True):
@@ -74,8 +97,21 @@ def assign_splits(refs: Sequence[ChipRef], seed: int) -> list[str]:
     for k, ref in enumerate(refs):
         if out[k] is None and len(official.get(ref.group, ())) == 1:
             (out[k],) = official[ref.group]
+    listed = sum(r.split is not None for r in refs)
     rest = [k for k, s in enumerate(out) if s is None]
     if rest:
         for k, split in zip(rest, grouped_splits([refs[k].group for k in rest], seed), strict=True):
             out[k] = split
-    return [s for s in out if s is not None]
+    method = "official" if not rest else "official+random" if files else "random"
+    provenance = {
+        "method": method,
+        "files": [str(f) for f in files],
+        "seed": int(seed) if rest else None,
+        "chips": {
+            "listed": listed,
+            "from_group": len(refs) - listed - len(rest),
+            "random": len(rest),
+        },
+        "random_split_counts": dict(sorted(Counter(out[k] for k in rest).items())),
+    }
+    return [s for s in out if s is not None], provenance

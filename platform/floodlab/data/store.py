@@ -84,11 +84,13 @@ class Store:
         if not self.path.exists():
             raise DatasetNotFoundError(missing_store_message(self.path))
         try:
+            if not self.path.is_dir():
+                raise NotADirectoryError(self.path)
             self.group = zarr.open_group(str(self.path), mode="r")
-        except Exception as e:  # zarr raises several types for a non-store folder
-            raise DataError(
-                f"{self.path}: not a Zarr store ({e}); delete it and re-run `floodlab convert`"
-            ) from None
+        except Exception:  # zarr raises several types for a non-store folder
+            from floodlab.data.identify import not_a_store_message
+
+            raise DataError(not_a_store_message(self.path)) from None
         attrs = dict(self.group.attrs)
         if attrs.get("floodlab_store") != STORE_FORMAT or not attrs.get("complete"):
             raise DataError(
@@ -323,6 +325,12 @@ class Store:
             else:
                 out[name] = fast.read(self._selection(i, window, len(fast.shape)))
         if slow:
+            # zarr reads a missing chunk as its fill value: make sure the store is still there.
+            if not (self.path / "zarr.json").is_file():
+                raise DataError(
+                    f"{self.path}: the store disappeared while in use (deleted, moved or "
+                    "unmounted); restore it or re-run `floodlab convert`, then start again"
+                )
             zarrays = [self.array(n) for n in slow]
             sels = [self._selection(i, window, a.ndim) for a in zarrays]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any
 
 from floodlab.data.store import Store
@@ -21,6 +22,35 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [fmt.format(*header), fmt.format(*["-" * w for w in widths])] + [
         fmt.format(*r) for r in rows
     ]
+
+
+def _files(paths: list[str]) -> str:
+    """`dir/{a, b}` for files of one folder, else the paths joined."""
+    parents = {str(PurePath(p).parent) for p in paths}
+    if len(paths) > 1 and len(parents) == 1:
+        return f"{parents.pop()}/{{{', '.join(PurePath(p).name for p in paths)}}}"
+    return ", ".join(paths)
+
+
+def describe_splits(info: dict[str, Any]) -> str:
+    """One line on how a store's splits were made (its provenance["splits"])."""
+    chips = info.get("chips", {})
+    files = _files(list(info.get("files", [])))
+    random = chips.get("random", 0)
+    counts = ", ".join(f"{k} {v}" for k, v in info.get("random_split_counts", {}).items())
+    if info.get("method") == "official":
+        return f"official, from {files or 'the dataset'}"
+    if info.get("method") == "random":
+        expected = info.get("expected")
+        why = f"expected {expected}" if expected else "the dataset has no official split"
+        return (
+            f"RANDOM: the source has no split files ({why}); {random} chips got a seeded "
+            f"grouped 80/10/10 split (seed {info.get('seed')}: {counts})"
+        )
+    return (
+        f"official from {files}, but {random} chips listed in none of them got a "
+        f"seeded random grouped 80/10/10 split (seed {info.get('seed')}: {counts})"
+    )
 
 
 def summarise(store: Store) -> dict[str, Any]:
@@ -100,6 +130,15 @@ def describe(store: Store) -> str:
         f" (converter {prov.get('converter_version')})",
         f"  options    {prov.get('options')}",
     ]
+    if "splits" in prov:
+        lines.append(f"  splits     {describe_splits(prov['splits'])}")
+    units = prov.get("sar_units")
+    if units:
+        how = "declared" if units["declared"] else "expected and checked"
+        line = f"  SAR units  {units['input']} ({how})"
+        if units["conversion"] != "none":
+            line += f", converted to {units['stored']}: {units['conversion']}"
+        lines.append(line)
     skipped = info["skipped"]
     lines.append(f"  skipped    {len(skipped)} chip(s)")
     for bad in skipped:

@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from floodlab.data import sample as S
+from floodlab.errors import OutputPathError
 from floodlab.predict.report import (
     COUNTS,
     confusion,
@@ -71,8 +72,12 @@ def evaluate_run(
     threshold: float = 0.5,
     device: str = "cpu",
     progress: Callable[[int], Any] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a run's checkpoint on a split and write the reports.
+
+    The reports go to ``<run>/eval/<split>/`` (`RunDir.eval_dir`; evaluated on another
+    store: ``eval/<split>-on-<store>/``).
 
     Args:
         ref: the run (directory, ``<experiment>/<run>`` or ``<experiment>/latest``).
@@ -85,6 +90,7 @@ def evaluate_run(
         threshold: probability above which a pixel is water.
         device: "cpu" or "cuda".
         progress: called with the number of images done after each batch.
+        overwrite: replace the reports of an earlier evaluation of the same split.
 
     Returns:
         The report (what metrics.json holds) with ``files``: name -> written path.
@@ -97,6 +103,12 @@ def evaluate_run(
     spec, task = trained.spec, trained.task
     data = spec.data.model_copy(update={"store": store}) if store else spec.data
     split = split or data.test_split
+    out_dir = trained.run.eval_dir(split, store)
+    if (out_dir / "metrics.json").exists() and not overwrite:
+        raise OutputPathError(
+            f"{out_dir}: holds the reports of an earlier evaluation of split '{split}'; pass "
+            "--overwrite to replace them"
+        )
     dataset = FloodDataset(data, split, train=False, seed=spec.seed)
     if trained.normalization:
         dataset.norm = trained.normalization  # the parameters the model was trained with
@@ -156,7 +168,6 @@ def evaluate_run(
                 progress(int(batch[S.IMAGE].shape[0]))
     task_metrics = {k: float(v) for k, v in task.compute_metrics().items()}
 
-    out_dir = trained.run.eval_dir(split)
     out_dir.mkdir(parents=True, exist_ok=True)
     predictors_report = {}
     for n in names:

@@ -30,10 +30,12 @@ from typing import Any
 import numpy as np
 import rasterio
 
+from floodlab.data.units import units_provenance
 from floodlab.errors import DataError
 from floodlab.predict.blend import Normalize, PredictFn, StripBlender, StripModel, StripResult
 from floodlab.predict.scene_io import BLOCK, OUTPUT_NODATA, SceneInputs, SceneWriter
 from floodlab.predict.windows import StripPlan, check_window
+from floodlab.writable import check_output
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +169,8 @@ def predict_scene(
     use_gpu: bool = False,
     tags: dict[str, str] | None = None,
     progress: Callable[[int], None] | None = None,
+    units: str | None = None,
+    overwrite: bool = False,
 ) -> SceneResult:
     """Predict a whole scene window by window and write the flood map GeoTIFF.
 
@@ -196,6 +200,11 @@ def predict_scene(
         use_gpu: give each Ray worker one GPU.
         tags: extra GeoTIFF metadata tags (e.g. the run).
         progress: called with the number of newly written rows.
+        overwrite: replace an existing `out_path` (and RGB sidecar); an input is never
+            replaced.
+        units: units of the SAR input bands (a `floodlab.data.units.SAR_UNITS` name:
+            "db", "linear", "amplitude"), converted to dB; None expects dB and refuses
+            bands that cannot be dB. Recorded in the FLOODLAB_SAR_UNITS tag.
 
     Returns:
         A `SceneResult`.
@@ -203,6 +212,8 @@ def predict_scene(
     Raises:
         DataError: missing, unreadable or corrupt inputs, inputs that do not match each
             other, or bands that cannot be found.
+        UnitsError: SAR bands that cannot be in `units` (dB when None).
+        OutputPathError: `out_path` cannot be written (checked before anything is read).
     """
     try:
         check_window(window, overlap)
@@ -212,8 +223,14 @@ def predict_scene(
         raise DataError(f"--threshold: `0 <= threshold <= 1` must hold, but got {threshold}")
     paths = [inputs] if isinstance(inputs, str | Path) else list(inputs)
     out_path = Path(out_path)
+    written = [out_path, rgb_path_for(out_path)] if write_rgb else [out_path]
+    for path in written:  # before anything is read: nothing is lost, nothing half-written
+        check_output(path, option="-o/--out", inputs=paths, overwrite=overwrite)
     outputs = ("prob", "rgb") if write_rgb else ("prob",)
-    with SceneInputs(paths, input_bands) as scene, rasterio.Env(**_gdal_cache(scene, window)):
+    with (
+        SceneInputs(paths, input_bands, units) as scene,
+        rasterio.Env(**_gdal_cache(scene, window)),
+    ):
         read_bands = scene.select(bands)
         plan = StripPlan.for_scene(scene.height, scene.width, window, overlap)
         model = StripModel(predict_fn, plan, bands, read_bands, normalize, batch_size, outputs)
@@ -233,6 +250,7 @@ def predict_scene(
             "FLOODLAB_OVERLAP": str(overlap),
             "FLOODLAB_BANDS": ",".join(bands),
             "FLOODLAB_INPUTS": ",".join(Path(p).name for p in paths),
+            "FLOODLAB_SAR_UNITS": _units_tag(units),
             **(tags or {}),
         }
         geo = {
@@ -289,6 +307,12 @@ def predict_scene(
         valid_pixels=valid_px,
         water_pixels=water_px,
     )
+
+
+def _units_tag(units: str | None) -> str:
+    """The FLOODLAB_SAR_UNITS tag: input units and their conversion to dB."""
+    info = units_provenance(units)
+    return f"{info['input']} ({info['conversion']})" if info["conversion"] != "none" else "db"
 
 
 def _gdal_cache(scene: SceneInputs, window: int) -> dict[str, int]:

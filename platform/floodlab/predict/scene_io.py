@@ -14,11 +14,13 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from affine import Affine
+from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from floodlab.bands import ALL_BANDS, DERIVED_BANDS
+from floodlab.bands import ALL_BANDS, DERIVED_BANDS, S1_BANDS
 from floodlab.data.geotiff import check_aligned, nodata_mask, raster_info
+from floodlab.data.units import MIN_VALUES, check_sar, sar_units
 from floodlab.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,11 @@ log = logging.getLogger(__name__)
 # or a translated reflectance; the same value in every band and every output file.
 OUTPUT_NODATA = 255.0
 BLOCK = 256  # output tile side (pixels); writes are buffered to whole rows of tiles
+# A SAR band's units are judged on the whole band up to this many pixels, else on a 3 x 3
+# grid of UNITS_WINDOW-pixel windows spread over the scene (a few blocks, not a second
+# pass over a large scene).
+UNITS_WHOLE = 1024 * 1024
+UNITS_WINDOW = 256
 _KNOWN = {b.upper(): b for b in ALL_BANDS}
 
 
@@ -76,9 +83,19 @@ class SceneInputs:
     order of precedence: the user's list (`input_bands`, every band of every file in
     order), band descriptions, a band name in a single-band file's name; bands without
     any description are matched by order to the bands still missing, when the counts agree.
+
+    SAR bands (VV, VH) are read as dB: `units` declares other input units ("linear",
+    "amplitude"; see `floodlab.data.units`), which are converted; undeclared, the bands
+    must look like dB (checked once per band on a decimated read, in `select`).
     """
 
-    def __init__(self, paths: Sequence[str | Path], input_bands: Sequence[str] | None = None):
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        input_bands: Sequence[str] | None = None,
+        units: str | None = None,
+    ):
+        self.units = sar_units(units).name if units is not None else None
         self.paths = [Path(p) for p in paths]
         if not self.paths:
             raise DataError("no input scene given; pass one multi-band GeoTIFF or one per band")
@@ -162,7 +179,60 @@ class SceneInputs:
             "band mapping: %s",
             {b: f"{self.paths[s.file].name}#{s.band}" for b, s in self._plan.items()},
         )
+        self._check_sar_units()
         return needed
+
+    def _read_band(self, src: BandSource, **kwargs: Any) -> np.ndarray:
+        """One band of one input (rasterio `read` keywords); DataError if it cannot be read."""
+        try:
+            return self._datasets[src.file].read(src.band, **kwargs)
+        except (RasterioError, OSError) as e:
+            raise DataError(
+                f"{self.paths[src.file]}: reading band {src.band} failed ({e}); the file is "
+                "truncated or corrupt: re-export or re-download it"
+            ) from None
+
+    def _units_sample(self, src: BandSource) -> np.ndarray:
+        """Values of one band to judge its units by, in the file's dtype (1-D).
+
+        The whole band for scenes up to UNITS_WHOLE pixels; else a 3 x 3 grid of
+        windows, or a nearest-neighbour decimated read when those hold too little data.
+        """
+        ds = self._datasets[src.file]
+        if ds.height * ds.width <= UNITS_WHOLE:
+            return self._read_band(src).ravel()
+        h, w = min(UNITS_WINDOW, ds.height), min(UNITS_WINDOW, ds.width)
+        parts = [
+            self._read_band(src, window=Window(int(x), int(y), w, h)).ravel()
+            for y in np.linspace(0, ds.height - h, 3)
+            for x in np.linspace(0, ds.width - w, 3)
+        ]
+        sample = np.concatenate(parts)
+        if (~nodata_mask(sample, ds.nodata)).sum() >= MIN_VALUES:
+            return sample
+        side = int(np.sqrt(UNITS_WHOLE))
+        shape = (min(ds.height, side), min(ds.width, side))
+        return self._read_band(src, out_shape=shape, resampling=Resampling.nearest).ravel()
+
+    def _check_sar_units(self) -> None:
+        """Refuse SAR bands whose values cannot be in the declared (or expected dB) units.
+
+        Judged once per scene on `_units_sample`, so the decision does not depend on
+        which strip is read first.
+        """
+        for name, src in self._plan.items():
+            if name not in S1_BANDS:
+                continue
+            ds = self._datasets[src.file]
+            try:
+                sample = self._units_sample(src)
+                values = sample.astype(np.float32)
+                values[nodata_mask(sample, ds.nodata)] = np.nan
+                where = f"{self.paths[src.file]} band {src.band} ({name})"
+                check_sar(values, dtype=ds.dtypes[src.band - 1], units=self.units, where=where)
+            except DataError:
+                self.close()
+                raise
 
     def read_strip(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Read the selected bands at (reflected) scene rows and columns.
@@ -175,22 +245,20 @@ class SceneInputs:
             cols: (w,) scene column indices in range.
 
         Returns:
-            (C, h, w) float32 physical values in `select` order, NaN at nodata.
+            (C, h, w) float32 physical values in `select` order, NaN at nodata; SAR
+            bands in dB (converted from the declared `units`).
         """
         r0, r1 = int(rows.min()), int(rows.max()) + 1
         window = Window(0, r0, self.width, r1 - r0)
         out = np.empty((len(self._plan), len(rows), len(cols)), dtype=np.float32)
-        for c, src in enumerate(self._plan.values()):
+        to_db = sar_units(self.units).convert
+        for c, (name, src) in enumerate(self._plan.items()):
             ds = self._datasets[src.file]
-            try:
-                block = ds.read(src.band, window=window)  # (r1 - r0, W) in the file's dtype
-            except (RasterioError, OSError) as e:
-                raise DataError(
-                    f"{self.paths[src.file]}: reading band {src.band}, rows {r0}-{r1} failed "
-                    f"({e}); the file is truncated or corrupt: re-export or re-download it"
-                ) from None
+            block = self._read_band(src, window=window)  # (r1 - r0, W) in the file's dtype
             values = block.astype(np.float32)
             values[nodata_mask(block, ds.nodata) | ~np.isfinite(values)] = np.nan
+            if name in S1_BANDS:
+                values = to_db(values)
             out[c] = values[np.ix_(rows - r0, cols)]
         return out
 

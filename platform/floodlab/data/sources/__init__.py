@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from floodlab.data.sources.deepflood import DeepFloodReader
 from floodlab.data.sources.sarkd import SarKDReader
 from floodlab.data.sources.sen1floods11 import Sen1Floods11Reader
 from floodlab.data.sources.sen12ms import Sen12MSReader
+from floodlab.errors import ReaderOptionError
+from floodlab.specs.paths import closest
 
 # Dataset name (as in floodlab.specs.data.DATASETS) -> reader class.
 READERS: dict[str, type[SourceReader]] = {
@@ -21,6 +24,17 @@ READERS: dict[str, type[SourceReader]] = {
     "cloudsen12": CloudSEN12Reader,
     "sarkd": SarKDReader,
 }
+
+
+def reader_options(reader: type[SourceReader]) -> dict[str, Any]:
+    """The options a reader accepts: its keyword-only `__init__` parameters -> defaults."""
+    params = inspect.signature(reader.__init__).parameters.values()
+    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _describe_options(reader: type[SourceReader]) -> str:
+    valid = reader_options(reader)
+    return ", ".join(f"{k} (default {v!r})" for k, v in valid.items()) or "none"
 
 
 def get_reader(name: str, root: str | Path, **options: Any) -> SourceReader:
@@ -38,10 +52,41 @@ def get_reader(name: str, root: str | Path, **options: Any) -> SourceReader:
 
     Raises:
         KeyError: unknown dataset name.
+        ReaderOptionError: an option the reader does not have, or a value it refuses;
+            the message lists the reader's options with their defaults.
     """
     if name not in READERS:
         raise KeyError(f"Unknown dataset '{name}'; available: {sorted(READERS)}")
-    return READERS[name](root, **options)
+    reader = READERS[name]
+    valid = reader_options(reader)
+    unknown = [k for k in options if k not in valid]
+    if unknown:
+        hints = [h for k in unknown if (h := closest(k, valid))]
+        hint = f" (did you mean {', '.join(repr(h) for h in hints)}?)" if hints else ""
+        raise ReaderOptionError(
+            f"unknown {name} reader option(s) {unknown}{hint}. Valid options of the {name} "
+            f"reader: {_describe_options(reader)}; give them as --option KEY=VALUE."
+        )
+    try:
+        return reader(root, **options)
+    except (TypeError, ValueError) as e:
+        raise ReaderOptionError(
+            f"{name} reader options {options}: {e}. Valid options of the {name} reader: "
+            f"{_describe_options(reader)}."
+        ) from None
+
+
+def detect_layouts(root: str | Path) -> list[str]:
+    """Names of the raw layouts `root` looks like, cheaply (no listing of the whole tree).
+
+    Returns:
+        Dataset names (keys of `READERS`) whose reader recognises `root`; [] for a file,
+        a missing path or an unrelated folder.
+    """
+    p = Path(root)
+    if not p.is_dir():
+        return []
+    return [name for name, reader in READERS.items() if reader.looks_like(p)]
 
 
 __all__ = [
@@ -54,6 +99,8 @@ __all__ = [
     "Sen1Floods11Reader",
     "Sen12MSReader",
     "SourceReader",
+    "detect_layouts",
     "get_reader",
+    "reader_options",
     "require_modalities",
 ]

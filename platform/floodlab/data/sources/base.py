@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -57,17 +57,39 @@ class Chip:
 
 
 class SourceReader(abc.ABC):
-    """Reads one raw dataset layout under `root`."""
+    """Reads one raw dataset layout under `root`.
+
+    A reader's options are the keyword-only parameters of its `__init__` (with their
+    defaults); `floodlab.data.sources.reader_options` lists them for error messages.
+    """
 
     name: str = ""
+    # Modality -> band names the reader can return (e.g. {"s1": S1_BANDS, "s2": S2_BANDS}).
+    bands: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # Where the layout keeps its official split files, in words (for messages and the
+    # store's provenance when none are found); "" when the dataset has none.
+    split_layout: str = ""
 
     def __init__(self, root: str | Path, **options: Any):
         self.root = Path(root)
         self.options = options
+        # The split files (or split folders) `list_chips` read the official splits from;
+        # () when the source has none. Set by `list_chips`.
+        self.split_files: tuple[str, ...] = ()
+
+    @classmethod
+    def looks_like(cls, root: Path) -> bool:
+        """Cheaply tell whether `root` holds this layout (a few stat calls, no listing)."""
+        return False
 
     @abc.abstractmethod
     def list_chips(self) -> list[ChipRef]:
-        """All chips of the layout, sorted by id; DatasetNotFoundError if the layout is absent."""
+        """All chips of the layout, sorted by id; DatasetNotFoundError if the layout is absent.
+
+        Split files that are given or expected but missing, empty, or that match none of
+        the chips raise DataError: splits are never silently invented. `split_files`
+        names the files read.
+        """
 
     @abc.abstractmethod
     def read(self, ref: ChipRef) -> Chip:

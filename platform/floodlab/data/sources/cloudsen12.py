@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -14,9 +15,13 @@ from floodlab.data.geotiff import nodata_mask, read_raster
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.data.sources.common import (
     check_all_aligned,
-    check_options,
     read_float,
     require_modalities,
+)
+from floodlab.data.sources.splitfiles import (
+    check_splits_match,
+    find_split_files,
+    require_listed,
 )
 from floodlab.errors import DatasetNotFoundError
 
@@ -24,6 +29,8 @@ log = logging.getLogger(__name__)
 
 S2_DIR, CLOUD_DIR = "s2_toa", "cloud"
 SPLIT_FILES = {"train.csv": "train", "val.csv": "val", "test.csv": "test"}
+# Header names a split CSV may start with (the header is optional).
+_HEADERS = {"id", "patch", "patch_id", "name", "roi_id", "s2_id"}
 # Cloud mask classes (CloudSEN12).
 CLEAR, THICK, THIN, SHADOW = 0, 1, 2, 3
 SYNTH_HINT = "`floodlab synth cloudsen12 --out DIR` writes a synthetic folder in this layout"
@@ -49,32 +56,43 @@ class CloudSEN12Reader(SourceReader):
 
     Options:
         merge_clouds: see above.
+        require: modalities every chip must have, e.g. ("s2",).
     """
 
     name = "cloudsen12"
     bands: ClassVar[dict[str, tuple[str, ...]]] = {"s2": S2_BANDS}
+    split_layout = "<root>/{train,val,test}.csv (one patch id per line)"
 
-    def __init__(self, root: str | Path, **options: Any):
-        super().__init__(root, **options)
-        check_options(self.name, options, ("merge_clouds", "require"))
-        self.require: tuple[str, ...] = tuple(options.get("require", ()))
-        self.merge_clouds = bool(options.get("merge_clouds", True))
+    def __init__(self, root: str | Path, *, merge_clouds: bool = True, require: Sequence[str] = ()):
+        super().__init__(root, merge_clouds=merge_clouds, require=require)
+        self.require: tuple[str, ...] = tuple(require)
+        self.merge_clouds = bool(merge_clouds)
+
+    @classmethod
+    def looks_like(cls, root: Path) -> bool:
+        """`s2_toa/` and `cloud/` side by side."""
+        return (root / S2_DIR).is_dir() and (root / CLOUD_DIR).is_dir()
 
     def _splits(self) -> dict[str, str]:
+        """patch id -> split from the split CSVs: all three or none, none of them empty."""
+        candidates = {split: (name,) for name, split in SPLIT_FILES.items()}
+        found = find_split_files(self.root, candidates, list(candidates), "CloudSEN12")
         out: dict[str, str] = {}
-        for name, split in SPLIT_FILES.items():
-            path = self.root / name
-            if not path.is_file():
-                continue
+        for split, path in found.items():
             with path.open(newline="") as f:
-                for row in csv.reader(f):
-                    if row and row[0].strip():
-                        pid = Path(row[0].strip()).stem
-                        if pid in out and out[pid] != split:
-                            log.warning(
-                                "%s is listed in %s and %s; kept %s", pid, out[pid], split, out[pid]
-                            )
-                        out.setdefault(pid, split)
+                cells = [row[0].strip() for row in csv.reader(f) if row and row[0].strip()]
+            if cells and cells[0].lower() in _HEADERS:
+                cells = cells[1:]
+            ids = require_listed(path, [Path(c).stem for c in cells], "`ROI_00002__<date>_<tile>`")
+            for pid in ids:
+                if pid in out and out[pid] != split:
+                    log.warning(
+                        "%s is listed in %s and %s; kept %s", pid, out[pid], split, out[pid]
+                    )
+                out.setdefault(pid, split)
+        self.split_files = tuple(str(p) for p in found.values())
+        if not found:
+            log.warning("no split files in %s (expected %s)", self.root, self.split_layout)
         return out
 
     def list_chips(self) -> list[ChipRef]:
@@ -107,6 +125,14 @@ class CloudSEN12Reader(SourceReader):
                 f"no CloudSEN12 patches (pairs of {s2_dir}/*.tif and {cloud_dir}/*.tif); "
                 f"{SYNTH_HINT}."
             )
+        check_splits_match(
+            splits,
+            [r.id for r in refs],
+            self.split_files,
+            "CloudSEN12",
+            "replace them with the split files of this copy, or remove all three to get an "
+            "announced random grouped split",
+        )
         require_modalities(refs, self.require, self.name)
         return refs
 

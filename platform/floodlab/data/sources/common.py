@@ -15,6 +15,7 @@ from floodlab.data.geotiff import (
     read_raster,
 )
 from floodlab.data.sources.base import ChipRef
+from floodlab.data.units import sar_to_db
 from floodlab.errors import DataError
 
 
@@ -47,6 +48,28 @@ def read_float(
         path, as_float=True, extra_nodata=extra_nodata, bands=band_indexes(info, names)
     )
     return arr, info
+
+
+def read_sar(
+    path: str | Path,
+    names: Sequence[str],
+    units: str | None,
+    bands: Sequence[str] | None = None,
+) -> tuple[np.ndarray, RasterInfo]:
+    """Read SAR bands as float32 dB (C, H, W), NaN at nodata, via `floodlab.data.units`.
+
+    Args:
+        path: the SAR file.
+        names: the bands to read (see `band_indexes`).
+        units: declared input units (`--units`), or None: dB expected and checked.
+        bands: band names for messages (default `names`), e.g. ("VV",) for `S1_VV`.
+
+    Raises:
+        UnitsError: a band whose values cannot be in `units`, naming the file and band.
+    """
+    arr, info = read_float(path, names)
+    db = sar_to_db(arr, bands or names, dtype=info.dtype, units=units, where=str(path))
+    return db, info
 
 
 def read_label(
@@ -91,17 +114,3 @@ def require_modalities(refs: Sequence[ChipRef], required: Iterable[str], dataset
                 f"download the {', '.join(missing)} part of the dataset next to the others, "
                 f"or convert without the band(s) that need {', '.join(missing)}."
             )
-
-
-def check_options(dataset: str, options: dict[str, object], allowed: Iterable[str]) -> None:
-    """Reject reader options the reader does not know (a typo would be silently ignored).
-
-    Raises:
-        ValueError: naming the unknown options and the allowed ones.
-    """
-    known = set(allowed)
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {unknown} for the {dataset} reader; allowed: {sorted(known)}"
-        )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -11,11 +12,12 @@ from floodlab.bands import AUX_BANDS, S1_BANDS, S2_BANDS
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.data.sources.common import (
     check_all_aligned,
-    check_options,
     read_float,
     read_label,
+    read_sar,
     require_modalities,
 )
+from floodlab.data.units import sar_units
 from floodlab.errors import DataError, DatasetNotFoundError
 
 # Layer file names inside a tile folder.
@@ -43,19 +45,27 @@ class DeepFloodReader(SourceReader):
 
     Chip arrays: "s1" (2, H, W) float32 dB; "s2" (13, H, W) float32 (when S2.tif exists);
     "aux" (2, H, W) float32 SLOPE, DTM (when both exist), NaN at nodata; "label" int8.
-    There is no official split (None); the group of a tile is its event.
+    There is no official split (None): conversion assigns a seeded grouped 80/10/10
+    split and announces it. The group of a tile is its event.
 
     Options:
         require: modalities every chip must have, e.g. ("s2",).
+        units: units of the S1 files if not dB ("linear", "amplitude"; see
+            `floodlab.data.units`); None expects dB and refuses values that are not.
     """
 
     name = "deepflood"
     bands: ClassVar[dict[str, tuple[str, ...]]] = {"s1": S1_BANDS, "s2": S2_BANDS, "aux": AUX_BANDS}
 
-    def __init__(self, root: str | Path, **options: Any):
-        super().__init__(root, **options)
-        check_options(self.name, options, ("require",))
-        self.require: tuple[str, ...] = tuple(options.get("require", ()))
+    def __init__(self, root: str | Path, *, require: Sequence[str] = (), units: str | None = None):
+        super().__init__(root, require=require, units=units)
+        self.require: tuple[str, ...] = tuple(require)
+        self.units = sar_units(units).name if units is not None else None
+
+    @classmethod
+    def looks_like(cls, root: Path) -> bool:
+        """At least one `<event>/<tile>/S1_VV.tif` (stops at the first one found)."""
+        return next(root.glob(f"*/*/{S1_FILES['VV']}"), None) is not None
 
     def list_chips(self) -> list[ChipRef]:
         """Every `<event>/<tile>` folder holding S1_VV.tif, sorted by id `<event>_<tile>`."""
@@ -96,8 +106,8 @@ class DeepFloodReader(SourceReader):
         """Read one tile; DataError naming the files if unreadable or not co-registered."""
         layers = []
         infos = []
-        for path in ref.files["s1"]:
-            arr, info = read_float(path, (Path(path).stem,))  # one band per file
+        for path, band in zip(ref.files["s1"], S1_BANDS, strict=True):
+            arr, info = read_sar(path, (Path(path).stem,), self.units, (band,))  # one band each
             layers.append(arr[0])
             infos.append(info)
         arrays: dict[str, np.ndarray] = {"s1": np.stack(layers)}  # (2, H, W) VV, VH

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from floodlab.bands import S1_BANDS, SARKD_BANDS
 from floodlab.data.geotiff import IDENTITY
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
-from floodlab.data.sources.common import check_options, require_modalities
+from floodlab.data.sources.common import require_modalities
+from floodlab.data.units import sar_to_db, sar_units
 from floodlab.errors import DataError, DatasetNotFoundError
 
 log = logging.getLogger(__name__)
@@ -40,17 +42,32 @@ class SarKDReader(SourceReader):
 
     Options:
         nodata: a numeric nodata value of the band files (default: only NaN).
+        require: modalities every chip must have, e.g. ("s2",).
+        units: units of the VV/VH files if not dB ("linear", "amplitude"; see
+            `floodlab.data.units`); None expects dB and refuses values that are not.
     """
 
     name = "sarkd"
     bands: ClassVar[dict[str, tuple[str, ...]]] = {"s1": S1_BANDS, "s2": OPTICAL, "aux": INDICES}
+    split_layout = "the train/ and val/ folders"
 
-    def __init__(self, root: str | Path, **options: Any):
-        super().__init__(root, **options)
-        check_options(self.name, options, ("nodata", "require"))
-        self.require: tuple[str, ...] = tuple(options.get("require", ()))
-        nodata = options.get("nodata")
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        nodata: float | None = None,
+        require: Sequence[str] = (),
+        units: str | None = None,
+    ):
+        super().__init__(root, nodata=nodata, require=require, units=units)
+        self.require: tuple[str, ...] = tuple(require)
         self.nodata: float | None = None if nodata is None else float(nodata)
+        self.units = sar_units(units).name if units is not None else None
+
+    @classmethod
+    def looks_like(cls, root: Path) -> bool:
+        """A `train/img/` or `val/img/` folder."""
+        return any((root / d / "img").is_dir() for d in SPLIT_DIRS)
 
     def list_chips(self) -> list[ChipRef]:
         """Every patch with a label and VV, VH bands, sorted by id."""
@@ -61,6 +78,7 @@ class SarKDReader(SourceReader):
                 f"are both missing; point the source at the folder holding train/ and val/, "
                 f"or {SYNTH_HINT}."
             )
+        self.split_files = tuple(str(self.root / d) for d in dirs)  # the split is the folder
         refs: list[ChipRef] = []
         for d in dirs:
             img, lab = self.root / d / "img", self.root / d / "lab"
@@ -114,8 +132,11 @@ class SarKDReader(SourceReader):
             raise DataError(f"{path}: expected a (H, W) array, got shape {arr.shape}.")
         return arr
 
-    def _stack(self, paths: tuple[str, ...]) -> np.ndarray:
-        layers = [self._load(p).astype(np.float32) for p in paths]
+    def _stack(self, paths: tuple[str, ...], sar: bool = False) -> np.ndarray:
+        """(C, H, W) float32 of one file per band, NaN at nodata; SAR bands (`sar`, in
+        S1_BANDS order) checked against and converted from the reader's units to dB."""
+        loaded = [self._load(p) for p in paths]
+        layers = [a.astype(np.float32) for a in loaded]
         shapes = {a.shape for a in layers}
         if len(shapes) > 1:
             raise DataError(
@@ -125,11 +146,18 @@ class SarKDReader(SourceReader):
         arr = np.stack(layers)  # (C, H, W)
         if self.nodata is not None:
             arr[np.isclose(arr, self.nodata)] = np.nan
+        if sar:
+            for c, band in enumerate(S1_BANDS):
+                dtype = str(loaded[c].dtype)
+                db = sar_to_db(
+                    arr[c : c + 1], (band,), dtype=dtype, units=self.units, where=paths[c]
+                )
+                arr[c] = db[0]
         return arr
 
     def read(self, ref: ChipRef) -> Chip:
         """Read one patch; DataError naming the file(s) if unreadable or of mismatched shape."""
-        arrays: dict[str, np.ndarray] = {"s1": self._stack(ref.files["s1"])}
+        arrays: dict[str, np.ndarray] = {"s1": self._stack(ref.files["s1"], sar=True)}
         bands: dict[str, tuple[str, ...]] = {"s1": S1_BANDS}
         for key, names in (("s2", OPTICAL), ("aux", INDICES)):
             if key in ref.files:

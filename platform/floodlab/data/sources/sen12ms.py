@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -14,10 +15,16 @@ from floodlab.data.geotiff import read_raster
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.data.sources.common import (
     check_all_aligned,
-    check_options,
     read_float,
+    read_sar,
     require_modalities,
 )
+from floodlab.data.sources.splitfiles import (
+    check_splits_match,
+    find_split_files,
+    require_listed,
+)
+from floodlab.data.units import sar_units
 from floodlab.errors import DataError, DatasetNotFoundError
 
 log = logging.getLogger(__name__)
@@ -27,12 +34,16 @@ PATCH_RE = re.compile(
     r"^(?P<roi>ROIs\d+)_(?P<season>[a-z]+)_(?P<mod>s1|s2|lc)_(?P<scene>\d+)_p(?P<patch>\d+)\.tiff?$"
 )
 SEASONS = ("spring", "summer", "fall", "winter")
+# Top folders of either convention: ROIs1158_spring or ROIs1158_spring_s1.
+ROI_DIR_RE = re.compile(rf"^ROIs\d+_({'|'.join(SEASONS)})(_(s1|s2|lc))?$")
 LC_BANDS: tuple[str, ...] = ("IGBP", "LCCS_LC", "LCCS_LU", "LCCS_SH")
 # IGBP class 17 ("water bodies") in land-cover band 1 is the water label.
 IGBP_WATER = 17
 IGBP_CLASSES = range(1, 18)
 # Optional split lists (torchgeo convention): file names of s2 patches, one per line.
 SPLIT_LISTS = {"train_list.txt": "train", "val_list.txt": "val", "test_list.txt": "test"}
+# torchgeo ships train and test lists only: a val list is optional.
+REQUIRED_LISTS = ("train", "test")
 SYNTH_HINT = "`floodlab synth sen12ms --out DIR` writes a synthetic tree in this layout"
 
 
@@ -50,26 +61,45 @@ class Sen12MSReader(SourceReader):
     water where IGBP (lc band 1) is class 17, 0 for other IGBP classes 1..16, -1 for
     codes outside 1..17. A patch may lack s2 or lc; `require=("s2",)` makes that an error.
     Splits come from `train_list.txt`/`val_list.txt`/`test_list.txt` at the root when
-    present (torchgeo convention), None otherwise. Group: `<season>_<scene>`.
+    present (torchgeo convention; the val list is optional), None otherwise. Lists that
+    are incomplete (train or test missing), empty, or that name none of the patches are
+    a DataError. Group: `<season>_<scene>`.
 
     Options:
         seasons: keep only these seasons, e.g. ("winter",); None keeps all.
+        season: the same as `seasons`.
         require: modalities every chip must have, e.g. ("s1", "s2").
+        units: units of the s1 files if not dB ("linear", "amplitude"; see
+            `floodlab.data.units`); None expects dB and refuses values that are not.
     """
 
     name = "sen12ms"
     bands: ClassVar[dict[str, tuple[str, ...]]] = {"s1": S1_BANDS, "s2": S2_BANDS, "lc": LC_BANDS}
+    split_layout = "<root>/{train,val,test}_list.txt (one patch file name per line)"
 
-    def __init__(self, root: str | Path, **options: Any):
-        super().__init__(root, **options)
-        check_options(self.name, options, ("seasons", "season", "require"))
-        seasons = options.get("seasons") or options.get("season")
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        seasons: str | Sequence[str] | None = None,
+        season: str | Sequence[str] | None = None,
+        require: Sequence[str] = (),
+        units: str | None = None,
+    ):
+        super().__init__(root, seasons=seasons, season=season, require=require, units=units)
+        seasons = seasons or season
         if isinstance(seasons, str):
             seasons = (seasons,)
         self.seasons: tuple[str, ...] | None = tuple(seasons) if seasons else None
         if self.seasons and not set(self.seasons) <= set(SEASONS):
             raise ValueError(f"seasons must be among {SEASONS}, got {self.seasons}")
-        self.require: tuple[str, ...] = tuple(options.get("require", ()))
+        self.require: tuple[str, ...] = tuple(require)
+        self.units = sar_units(units).name if units is not None else None
+
+    @classmethod
+    def looks_like(cls, root: Path) -> bool:
+        """A `ROIs<year>_<season>` (or `ROIs<year>_<season>_<s1|s2|lc>`) folder."""
+        return any(ROI_DIR_RE.match(p.name) and p.is_dir() for p in root.glob("ROIs*_*"))
 
     def _index(self) -> dict[tuple[str, str, str, str], dict[str, Path]]:
         """(roi, season, scene, patch) -> {modality: path} over the whole tree."""
@@ -95,16 +125,21 @@ class Sen12MSReader(SourceReader):
         return index
 
     def _splits(self) -> dict[str, str]:
+        """chip id -> split from the root's split lists ({} without lists)."""
+        candidates = {split: (name,) for name, split in SPLIT_LISTS.items()}
+        found = find_split_files(self.root, candidates, REQUIRED_LISTS, "SEN12MS")
         out: dict[str, str] = {}
-        for name, split in SPLIT_LISTS.items():
-            path = self.root / name
-            if path.is_file():
-                for line in path.read_text().splitlines():
-                    m = PATCH_RE.match(line.strip())
-                    if m:
-                        out.setdefault(
-                            _chip_id(m["roi"], m["season"], m["scene"], m["patch"]), split
-                        )
+        for split, path in found.items():
+            ids = []
+            for line in path.read_text().splitlines():
+                m = PATCH_RE.match(line.strip())
+                if m:
+                    ids.append(_chip_id(m["roi"], m["season"], m["scene"], m["patch"]))
+            for cid in require_listed(path, ids, "`ROIs1158_spring_s2_1_p30.tif`"):
+                out.setdefault(cid, split)
+        self.split_files = tuple(str(p) for p in found.values())
+        if not found:
+            log.warning("no split lists in %s (expected %s)", self.root, self.split_layout)
         return out
 
     def list_chips(self) -> list[ChipRef]:
@@ -133,6 +168,14 @@ class Sen12MSReader(SourceReader):
                 f"no SEN12MS patches of season(s) {self.seasons} under {self.root}; "
                 f"available seasons: {sorted({k[1] for k in self._index()})}."
             )
+        check_splits_match(
+            splits,
+            [r.id for r in refs],
+            self.split_files,
+            "SEN12MS",
+            "replace them with the lists of this copy, or remove them all to get an "
+            "announced random grouped split",
+        )
         refs.sort(key=lambda r: r.id)
         require_modalities(refs, self.require, self.name)
         return refs
@@ -143,7 +186,7 @@ class Sen12MSReader(SourceReader):
         bands: dict[str, tuple[str, ...]] = {}
         infos = []
         if "s1" in ref.files:
-            arrays["s1"], info = read_float(ref.files["s1"][0], S1_BANDS)
+            arrays["s1"], info = read_sar(ref.files["s1"][0], S1_BANDS, self.units)
             bands["s1"] = S1_BANDS
             infos.append(info)
         if "s2" in ref.files:

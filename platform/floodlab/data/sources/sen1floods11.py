@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -13,11 +14,17 @@ from floodlab.bands import S1_BANDS, S2_BANDS
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.data.sources.common import (
     check_all_aligned,
-    check_options,
     read_float,
     read_label,
+    read_sar,
     require_modalities,
 )
+from floodlab.data.sources.splitfiles import (
+    check_splits_match,
+    find_split_files,
+    require_listed,
+)
+from floodlab.data.units import sar_units
 from floodlab.errors import DataError, DatasetNotFoundError
 
 log = logging.getLogger(__name__)
@@ -34,6 +41,12 @@ SPLIT_NAMES: dict[str, str] = {
     "test": "test",
     "bolivia": "bolivia",
 }
+# Every release has these; flood_bolivia_data is optional (some mirrors leave it out).
+REQUIRED_SPLIT_STEMS = ("train", "valid", "test")
+SPLIT_FILES_EXPECTED = (
+    "flood_{train,valid,test}_data.csv (two columns <chip>_S1Hand.tif,<chip>_LabelHand.tif) "
+    "or .txt (one chip id per line), flood_bolivia_data optional"
+)
 HOLDOUT_EVENT = "Bolivia"
 SYNTH_HINT = "`floodlab synth sen1floods11 --out DIR` writes a synthetic tree in this layout"
 
@@ -56,11 +69,11 @@ def read_split_file(path: str | Path) -> list[str]:
     (`Ghana_313799`). Blank lines and a header row naming no .tif are skipped.
 
     Raises:
-        DataError: naming the file when it does not exist.
+        DataError: naming the file when it does not exist or lists no chip.
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: split file does not exist.")
+        raise DataError(f"{path}: split file does not exist; expected {SPLIT_FILES_EXPECTED}.")
     ids: list[str] = []
     with path.open(newline="") as f:
         for row in csv.reader(f):
@@ -71,23 +84,52 @@ def read_split_file(path: str | Path) -> list[str]:
                 ids.append(chip_id_of(cell))
             elif "_" in cell and cell.rsplit("_", 1)[1].isdigit():
                 ids.append(cell)
-    return ids
+    return require_listed(
+        path, ids, "`Ghana_53713_S1Hand.tif,Ghana_53713_LabelHand.tif` or `Ghana_313799`"
+    )
+
+
+def split_files_in(folder: str | Path) -> dict[str, Path]:
+    """Official split file stem -> file in `folder` (`.csv` preferred over `.txt`).
+
+    Raises:
+        DataError: the folder does not exist, holds no split file, or lacks one of
+            train, valid, test.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(
+            f"{folder}: Sen1Floods11 split folder does not exist; it should hold the "
+            f"official split lists {SPLIT_FILES_EXPECTED}, as `{SPLITS}` of the release "
+            f"(gs://sen1floods11/v1.1/{SPLITS}) does. Fix the path (--option splits_dir), "
+            "or restore the folder."
+        )
+    candidates = {
+        stem: (f"flood_{stem}_data.csv", f"flood_{stem}_data.txt") for stem in SPLIT_NAMES
+    }
+    found = find_split_files(folder, candidates, REQUIRED_SPLIT_STEMS, "Sen1Floods11")
+    if not found:
+        raise DataError(
+            f"{folder}: holds none of the Sen1Floods11 split files ({SPLIT_FILES_EXPECTED}); "
+            f"copy them there from gs://sen1floods11/v1.1/{SPLITS}, or fix the path "
+            "(--option splits_dir)."
+        )
+    return found
 
 
 def read_splits(folder: str | Path) -> dict[str, str]:
     """chip id -> floodlab split from `flood_{train,valid,test,bolivia}_data.{csv,txt}`.
 
-    `valid` is renamed `val`. A folder without split files gives an empty mapping.
+    `valid` is renamed `val`; a chip listed twice keeps its first split in the order
+    train, valid, test, bolivia.
+
+    Raises:
+        DataError: see `split_files_in` and `read_split_file` (missing or empty files).
     """
-    folder = Path(folder)
     out: dict[str, str] = {}
-    for stem, split in SPLIT_NAMES.items():
-        for ext in (".csv", ".txt"):
-            path = folder / f"flood_{stem}_data{ext}"
-            if path.is_file():
-                for chip in read_split_file(path):
-                    out.setdefault(chip, split)
-                break
+    for stem, path in split_files_in(folder).items():
+        for chip in read_split_file(path):
+            out.setdefault(chip, SPLIT_NAMES[stem])
     return out
 
 
@@ -106,26 +148,45 @@ class Sen1Floods11Reader(SourceReader):
     S1OtsuLabelWeak (0/1, anything else -1) for weak chips, which have no S2 and no
     official split. S2IndexLabelWeak is not read. Splits come from the official files
     (`valid` -> "val"); Bolivia chips not listed elsewhere are the "bolivia" hold-out.
-    The group of a chip is its flood event (country).
+    The split files must be complete (train, valid and test), non-empty and list at
+    least one of the hand chips, else DataError; only a tree without any `splits/`
+    folder (and no `splits_dir`) has no official splits. The group of a chip is its
+    flood event (country).
 
     Options:
         labels: ("hand",), ("weak",) or ("hand", "weak").
         splits_dir: folder holding the split files, default `<v1.1>/splits/flood_handlabeled`.
         require: modalities every chip must have (e.g. ("s2",)), DataError otherwise.
+        units: units of the S1 files if not dB ("linear", "amplitude"; see
+            `floodlab.data.units`); None expects dB and refuses values that are not.
     """
 
     name = "sen1floods11"
     bands: ClassVar[dict[str, tuple[str, ...]]] = {"s1": S1_BANDS, "s2": S2_BANDS}
+    split_layout = f"<v1.1>/{SPLITS}/{SPLIT_FILES_EXPECTED}"
 
-    def __init__(self, root: str | Path, **options: Any):
-        super().__init__(root, **options)
-        check_options(self.name, options, ("labels", "splits_dir", "require"))
-        self.labels: tuple[str, ...] = tuple(options.get("labels", ("hand",)))
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        labels: Sequence[str] = ("hand",),
+        splits_dir: str | Path | None = None,
+        require: Sequence[str] = (),
+        units: str | None = None,
+    ):
+        super().__init__(root, labels=labels, splits_dir=splits_dir, require=require, units=units)
+        self.labels: tuple[str, ...] = (labels,) if isinstance(labels, str) else tuple(labels)
         bad = [x for x in self.labels if x not in ("hand", "weak")]
         if bad or not self.labels:
             raise ValueError(f"labels must be a subset of ('hand', 'weak'), got {self.labels}")
-        self.splits_dir = options.get("splits_dir")
-        self.require: tuple[str, ...] = tuple(options.get("require", ()))
+        self.splits_dir = splits_dir
+        self.require: tuple[str, ...] = tuple(require)
+        self.units = sar_units(units).name if units is not None else None
+
+    @classmethod
+    def looks_like(cls, root: Path) -> bool:
+        """`data/flood_events/` in `root` or in `root/v1.1`."""
+        return any((cand / EVENTS).is_dir() for cand in (root, root / "v1.1"))
 
     @property
     def base(self) -> Path:
@@ -154,13 +215,25 @@ class Sen1Floods11Reader(SourceReader):
                 return name
         return WEAK_DIRS[0]
 
+    def _official_splits(self, base: Path) -> dict[str, str]:
+        """chip id -> split from the split files given or expected; {} if the tree has none.
+
+        Split files are expected when `splits_dir` is given or the tree has a `splits/`
+        folder; they are not read for weak chips alone (which have no official split).
+        """
+        given = self.splits_dir is not None
+        if not given and ("hand" not in self.labels or not (base / "splits").exists()):
+            log.warning("no split files in %s (expected %s)", base, self.split_layout)
+            return {}
+        folder = Path(self.splits_dir) if self.splits_dir is not None else base / SPLITS
+        splits = read_splits(folder)
+        self.split_files = tuple(str(p) for p in split_files_in(folder).values())
+        return splits
+
     def list_chips(self) -> list[ChipRef]:
         """All chips of the requested label sources, sorted by id."""
         base = self.base
-        splits_dir = Path(self.splits_dir) if self.splits_dir else base / SPLITS
-        splits = read_splits(splits_dir)
-        if not splits:
-            log.info("no official split files in %s; chips have no split", splits_dir)
+        splits = self._official_splits(base)
         refs: list[ChipRef] = []
         hand_ids: set[str] = set()
         if "hand" in self.labels:
@@ -203,13 +276,20 @@ class Sen1Floods11Reader(SourceReader):
                     "label_weak": (str(label),),
                 }
                 refs.append(ChipRef(cid, event_of(chip), None, weak_files))
+        check_splits_match(
+            splits,
+            sorted(hand_ids),
+            self.split_files,
+            "Sen1Floods11",
+            "point --option splits_dir at the split files of this copy",
+        )
         refs.sort(key=lambda r: r.id)
         require_modalities(refs, self.require, self.name)
         return refs
 
     def read(self, ref: ChipRef) -> Chip:
         """Read one chip; DataError naming the file(s) if unreadable or not co-registered."""
-        s1, s1_info = read_float(ref.files["s1"][0], S1_BANDS)
+        s1, s1_info = read_sar(ref.files["s1"][0], S1_BANDS, self.units)
         arrays: dict[str, np.ndarray] = {"s1": s1}
         bands: dict[str, tuple[str, ...]] = {"s1": S1_BANDS}
         infos = [s1_info]

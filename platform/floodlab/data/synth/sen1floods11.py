@@ -174,6 +174,9 @@ def write(
     splits = base / "splits" / "flood_handlabeled"
     splits.mkdir(parents=True, exist_ok=True)
     for split, lines in rows.items():
+        if not lines:  # no Bolivia chips (fewer than 10): no file, since an empty one is refused
+            (splits / f"flood_{split}_data.csv").unlink(missing_ok=True)
+            continue
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows(lines)
         tmp = splits / f".flood_{split}_data.csv.tmp"
