@@ -12,7 +12,12 @@ import torch
 from floodlab.errors import FloodlabError, TrainingError
 from floodlab.specs import load_spec, spec_hash
 from floodlab.tracking import RunDir
-from floodlab.tracking.checkpoint import load_checkpoint, save_checkpoint, write_meta
+from floodlab.tracking.checkpoint import (
+    load_checkpoint,
+    save_checkpoint,
+    write_checkpoint,
+    write_meta,
+)
 from floodlab.tracking.rundir import checkpoint_dir_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,13 +41,19 @@ def _state(epoch: int) -> dict:
     }
 
 
-def test_create_names_run_by_time_and_hash_and_marks_latest(tmp_path, spec):
+def test_create_names_runs_and_latest_is_the_run_with_a_checkpoint(tmp_path, spec):
     run = RunDir.create(tmp_path, "quickstart", spec=spec)
     assert re.fullmatch(rf"\d{{8}}-\d{{6}}-{spec_hash(spec)[:6]}", run.name)
     assert run.path == tmp_path / "quickstart" / run.name
     assert run.read_spec() == spec and run.spec_hash() == spec_hash(spec)
     second = RunDir.create(tmp_path, "quickstart", spec=spec)  # same second, same hash
     assert second.name != run.name
+    # `latest` is a run that can be used: none before a checkpoint exists.
+    with pytest.raises(FloodlabError, match="not found"):
+        RunDir.open("quickstart/latest", root=tmp_path)
+    assert not second.mark_latest()
+    write_checkpoint(second.checkpoints_dir / checkpoint_dir_name(1), _state(1), {"epoch": 1})
+    assert second.mark_latest()
     assert RunDir.open("quickstart/latest", root=tmp_path) == second
     assert RunDir.open("quickstart", root=tmp_path) == second
     assert RunDir.open(f"quickstart/{run.name}", root=tmp_path) == run
@@ -103,6 +114,45 @@ def test_best_and_latest_checkpoint_follow_scores(tmp_path):
     assert run.best_checkpoint().parent.name == "epoch_0002"
     assert run.latest_checkpoint().parent.name == "epoch_0003"
     assert load_checkpoint(run.best_checkpoint())["epoch"] == 2
+
+
+def test_only_complete_checkpoints_count(tmp_path):
+    run = RunDir.create(tmp_path, "e", "r")
+    write_checkpoint(run.checkpoints_dir / checkpoint_dir_name(1), _state(1), {"epoch": 1})
+    write_checkpoint(run.checkpoints_dir / checkpoint_dir_name(2), _state(2), {"epoch": 2})
+    assert not [p for p in run.checkpoints_dir.iterdir() if p.name.startswith(".")]
+    # A torn copy: the file is shorter than its metadata says.
+    torn = run.checkpoints_dir / checkpoint_dir_name(3)
+    write_checkpoint(torn, _state(3), {"epoch": 3})
+    data = (torn / "checkpoint.pt").read_bytes()
+    (torn / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    # A file without its metadata (the crash came before meta.json was written).
+    bare = run.checkpoints_dir / checkpoint_dir_name(4)
+    save_checkpoint(bare / "checkpoint.pt", _state(4))
+    # A temporary directory of a write in progress.
+    (run.checkpoints_dir / ".epoch_0005.tmp-abcd").mkdir()
+    assert [c["epoch"] for c in run.checkpoints()] == [1, 2]
+    assert run.latest_checkpoint() == run.checkpoints_dir / "epoch_0002" / "checkpoint.pt"
+    # Re-writing an epoch replaces it whole.
+    write_checkpoint(torn, _state(3), {"epoch": 3})
+    assert [c["epoch"] for c in run.checkpoints()] == [1, 2, 3]
+    assert load_checkpoint(run.latest_checkpoint())["epoch"] == 3
+
+
+def test_resume_choice_takes_the_newest_checkpoint_that_loads(tmp_path):
+    from floodlab.train.worker import resume_choice
+
+    run = RunDir.create(tmp_path, "e", "r")
+    assert resume_choice(run, None) is None
+    for epoch in (2, 4):
+        write_checkpoint(run.checkpoints_dir / checkpoint_dir_name(epoch), _state(epoch), {})
+    path, state = resume_choice(run, None)
+    assert Path(path).parent.name == "epoch_0004" and state["epoch"] == 4
+    # Complete by its size, yet unreadable: the next older one is used.
+    newest = run.checkpoints_dir / "epoch_0004" / "checkpoint.pt"
+    newest.write_bytes(b"x" * newest.stat().st_size)
+    path, state = resume_choice(run, None)
+    assert Path(path).parent.name == "epoch_0002" and state["epoch"] == 2
 
 
 def test_checkpoint_errors_are_clear(tmp_path):

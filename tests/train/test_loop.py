@@ -168,3 +168,57 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tiny, tmp_path):
             assert torch.equal(opt_full[k][name], opt_resumed[k][name])
     assert [r["lr"] for r in full.records[2:]] == [r["lr"] for r in resumed.records]
     assert full.records[-1]["val/iou"] == resumed.records[-1]["val/iou"]
+
+
+def _resunet_on(store: Any, epochs: int) -> Any:
+    from pathlib import Path
+
+    from floodlab.specs import load_spec
+
+    root = Path(__file__).resolve().parents[2]
+    return load_spec(
+        root / "experiments" / "resunet_sen1floods11.yaml",
+        [
+            f"data.store={store}",
+            "data.synthetic=null",
+            "data.patch_size=32",
+            "data.loader_workers=0",
+            "model.widths=[8,16]",
+            "model.se_reduction=4",
+            f"trainer.epochs={epochs}",
+            "trainer.batch_size=4",
+            "trainer.limit_train_batches=2",
+        ],
+    )
+
+
+@pytest.mark.parametrize("loss", ["deleted", "emptied"])
+def test_a_store_lost_mid_run_fails_the_run_naming_the_store(tiny_s1f11_store, tmp_path, loss):
+    import shutil
+
+    from floodlab.data.dataset import FloodDataset
+    from floodlab.errors import FloodlabError
+    from floodlab.tasks import build_task
+
+    store = tmp_path / "copy.zarr"
+    shutil.copytree(tiny_s1f11_store, store)
+    spec = _resunet_on(store, epochs=6)
+
+    class LoseStore(Recorder):
+        def on_epoch_end(self, state, record, **kwargs) -> None:
+            super().on_epoch_end(state, record, **kwargs)
+            if state.epoch == 1 and loss == "deleted":
+                shutil.rmtree(store)  # deleted, moved or unmounted under the run
+            elif state.epoch == 1:
+                # Only the chunk files vanish (the metadata stays): they read as fill values.
+                for chunks in store.glob("*/c"):
+                    shutil.rmtree(chunks)
+
+    rec = LoseStore()
+    datasets = [FloodDataset(spec.data, s, train=s == "train") for s in ("train", "val")]
+    loaders = [DataLoader(d, batch_size=4) for d in datasets]
+    torch.manual_seed(0)
+    with pytest.raises(FloodlabError) as err:
+        fit(build_task(spec), spec, *loaders, hooks=rec)
+    assert str(store) in str(err.value)
+    assert [r["epoch"] for r in rec.records] == [1]  # nothing trained on lost data

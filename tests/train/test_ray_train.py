@@ -12,7 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from floodlab.cli import main
 from floodlab.specs import dump_spec, load_spec
-from floodlab.tracking import RunDir
+from floodlab.tracking import RunDir, list_runs
 from floodlab.tracking.checkpoint import load_checkpoint
 from floodlab.train.driver import train
 from floodlab.train.restore import load_trained
@@ -128,9 +128,10 @@ def test_evaluate_writes_reports_beside_otsu(two_worker_run):
 def test_killed_worker_restarts_from_checkpoint_without_duplicate_epochs(
     ray_session, tiny_s1f11_store, tmp_path, monkeypatch
 ):
-    # Rank 1 SIGKILLs its process right after reporting epoch 3; the last checkpoint is
-    # epoch 2, so Ray Train restarts both workers there and epoch 3 runs again.
-    monkeypatch.setenv("FLOODLAB_FAULT_KILL", "1:3")
+    # Rank 1 SIGKILLs its process right after reporting epoch 2, whose checkpoint rank 0
+    # has written: whether or not Ray Train registered it before the failure, both workers
+    # restart from it and run epoch 3 next.
+    monkeypatch.setenv("FLOODLAB_FAULT_KILL", "1:2")
     spec = load_spec(
         QUICKSTART,
         tiny_overrides(
@@ -180,6 +181,38 @@ def test_killed_worker_restarts_from_checkpoint_without_duplicate_epochs(
     assert torch.equal(after["optimizers"]["main"]["state"][0]["step"], step_before + 2)
 
 
+def test_a_checkpoint_ray_never_registered_is_not_lost(
+    ray_session, tiny_s1f11_store, tmp_path, monkeypatch
+):
+    # Rank 0 writes epoch 2's checkpoint and dies before reporting it: Ray Train never
+    # registers it and restarts the workers with no checkpoint of its own. The run must
+    # continue after epoch 2 all the same, without repeating an epoch.
+    monkeypatch.setenv("FLOODLAB_FAULT_KILL", "0:2:before_report")
+    spec = load_spec(
+        QUICKSTART,
+        tiny_overrides(
+            tiny_s1f11_store,
+            tmp_path,
+            "trainer.epochs=3",
+            "trainer.num_workers=2",
+            "trainer.checkpoint_every=2",
+            "trainer.max_failures=1",
+            "logging.image_every=0",
+        ),
+    )
+    run = train(spec).run
+    assert "before_report" in (run.workers_dir / "fault_injected").read_text()
+    for rank in (0, 1):
+        record = json.loads((run.workers_dir / f"rank{rank}.json").read_text())
+        assert (record["attempt"], record["start_epoch"]) == (2, 3), record
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3]
+    assert [c["epoch"] for c in run.checkpoints()] == [2, 3]
+    assert run.read_summary()["status"] == "completed"
+    state = load_checkpoint(run.latest_checkpoint())
+    assert state["epoch"] == 3
+    assert state["loop"]["global_step"] == 3 * 2  # 2 batches an epoch, none repeated
+
+
 def test_nan_loss_on_a_worker_exits_cleanly(ray_session, tiny_s1f11_store, tmp_path):
     spec_file = tmp_path / "nan.yaml"
     spec_file.write_text(QUICKSTART.read_text())
@@ -197,8 +230,40 @@ def test_nan_loss_on_a_worker_exits_cleanly(ray_session, tiny_s1f11_store, tmp_p
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
     assert "non-finite" in result.output and "Traceback" not in result.output
-    run = RunDir.open("quickstart/latest", root=tmp_path)
-    assert run.read_summary()["status"] == "failed"
+    assert "wrote no checkpoint" in result.output and "intact" not in result.output
+    # The failed run is listed with its reason but does not become `latest`.
+    (listed,) = list_runs(tmp_path)
+    run = RunDir.open(listed, root=tmp_path)
+    summary = run.read_summary()
+    assert summary["status"] == "failed" and "non-finite" in summary["error"]
+    assert not (tmp_path / "quickstart" / "latest").exists()
+
+
+def test_data_lost_under_a_run_fails_it_without_taking_latest(
+    ray_session, two_worker_run, tiny_s1f11_store, tmp_path
+):
+    import shutil
+
+    # A usable run of the experiment exists; a later run loses its labels after the
+    # driver's checks (as when a store is deleted or unmounted under a running job).
+    root = two_worker_run.path.parents[1]
+    assert RunDir.open("quickstart/latest", root=root) == two_worker_run
+    store = tmp_path / "copy.zarr"
+    shutil.copytree(tiny_s1f11_store, store)
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(QUICKSTART.read_text())
+    args = ["train", str(spec_file)]
+    for o in tiny_overrides(store, root, "trainer.epochs=2", "logging.image_every=0"):
+        args += ["--set", o]
+    shutil.rmtree(store / "label")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert str(store) in result.output and "Traceback" not in result.output
+    assert "wrote no checkpoint" in result.output
+    failed = [RunDir.open(r, root=root) for r in list_runs(root)]
+    failed = [r for r in failed if r.read_summary().get("status") == "failed"]
+    assert len(failed) == 1 and str(store) in failed[0].read_summary()["error"]
+    assert RunDir.open("quickstart/latest", root=root) == two_worker_run
 
 
 def test_ensure_ray_reuses_the_running_ray(ray_session):

@@ -14,12 +14,21 @@ A checkpoint is a dict::
 
 Everything in it is tensors, numbers, strings, lists and dicts, so it loads with
 ``torch.load(weights_only=True)`` (no pickled code is ever executed).
+
+On disk a checkpoint is a directory ``epoch_NNNN/`` holding ``checkpoint.pt`` and
+``meta.json`` (epoch, score, and the byte size of ``checkpoint.pt``). `write_checkpoint`
+builds the directory under a hidden temporary name and renames it into place, so a
+directory named ``epoch_NNNN`` is complete; on storage without atomic renames the size in
+``meta.json``, written last, tells a complete checkpoint from a torn one
+(`floodlab.tracking.rundir.checkpoint_is_complete`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -27,7 +36,7 @@ from typing import Any
 import torch
 
 from floodlab.errors import TrainingError
-from floodlab.tracking.rundir import CHECKPOINT_META, json_safe, write_json
+from floodlab.tracking.rundir import CHECKPOINT_FILE, CHECKPOINT_META, json_safe, write_json
 
 REQUIRED_KEYS: tuple[str, ...] = (
     "task",
@@ -69,8 +78,51 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
 
 
 def write_meta(checkpoint_dir: str | Path, meta: dict[str, Any]) -> None:
-    """Write the small JSON beside a checkpoint (epoch, score, mode) that RunDir ranks by."""
-    write_json(Path(checkpoint_dir) / CHECKPOINT_META, json_safe(meta))
+    """Write the small JSON beside a checkpoint (epoch, score, mode) that RunDir ranks by.
+
+    The byte size of the directory's ``checkpoint.pt`` is recorded with it: together they
+    mark the checkpoint complete, so write the checkpoint file first.
+    """
+    folder = Path(checkpoint_dir)
+    files = {CHECKPOINT_FILE: (folder / CHECKPOINT_FILE).stat().st_size}
+    write_json(folder / CHECKPOINT_META, json_safe({**meta, "files": files}))
+
+
+def write_checkpoint(directory: str | Path, state: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """Write one complete checkpoint directory (``checkpoint.pt`` + ``meta.json``) atomically.
+
+    Both files are written into a hidden sibling (``.epoch_NNNN.tmp-<hex>``) that is renamed
+    to `directory` once complete, so a reader (a restarted worker, `RunDir.checkpoints`)
+    sees either nothing or the whole checkpoint. An existing `directory` is replaced.
+
+    Args:
+        directory: the checkpoint directory, e.g. ``<run>/checkpoints/epoch_0003``.
+        state: the checkpoint dict (format above).
+        meta: what ranks it: epoch, metric, mode, score, metrics.
+
+    Returns:
+        The checkpoint file inside `directory`.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = directory.with_name(f".{directory.name}.tmp-{secrets.token_hex(4)}")
+    try:
+        tmp.mkdir()
+        save_checkpoint(tmp / CHECKPOINT_FILE, state)
+        write_meta(tmp, meta)
+        if directory.exists():
+            # Re-written after a restart: move the old one aside first (rename is atomic,
+            # and the run keeps its older complete checkpoints meanwhile).
+            old = directory.with_name(f".{directory.name}.old-{secrets.token_hex(4)}")
+            os.rename(directory, old)
+            os.rename(tmp, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory / CHECKPOINT_FILE
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

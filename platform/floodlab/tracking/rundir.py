@@ -12,8 +12,10 @@ One run lives in ``<root>/<experiment>/<run>/``::
     workers/             rank<r>.json: which process/host/device ran each rank
     eval/<split>/        `floodlab evaluate` reports
 
-``<root>/<experiment>/latest`` points at the most recently created run. This module imports
-no torch, so any part of floodlab (and `floodlab validate`) may use it cheaply.
+``<root>/<experiment>/latest`` points at the run that most recently wrote its first
+checkpoint (`RunDir.mark_latest`): a run that failed before any checkpoint stays listed,
+with ``status: failed`` and the reason in its summary, but never becomes ``latest``. This
+module imports no torch, so any part of floodlab (and `floodlab validate`) may use it cheaply.
 """
 
 from __future__ import annotations
@@ -53,6 +55,24 @@ _CHECKPOINT_NAME = re.compile(r"^epoch_(\d+)$")
 def checkpoint_dir_name(epoch: int) -> str:
     """The directory name of the checkpoint taken after `epoch` (1-based), e.g. epoch_0003."""
     return f"epoch_{epoch:04d}"
+
+
+def checkpoint_is_complete(directory: Path) -> dict[str, Any] | None:
+    """The metadata of a complete checkpoint directory, else None.
+
+    Complete: ``meta.json`` parses and records the byte size of ``checkpoint.pt``, and the
+    file has that size. `floodlab.tracking.checkpoint.write_checkpoint` writes the metadata
+    last, so a directory torn by a crash (or still being copied) never qualifies.
+    """
+    try:
+        meta = json.loads((directory / CHECKPOINT_META).read_text())
+        size = (directory / CHECKPOINT_FILE).stat().st_size
+    except (OSError, ValueError):
+        return None
+    files = meta.get("files") if isinstance(meta, dict) else None
+    if not isinstance(files, dict) or files.get(CHECKPOINT_FILE) != size:
+        return None
+    return dict(meta)
 
 
 def json_safe(value: Any) -> Any:
@@ -130,7 +150,10 @@ class RunDir:
         *,
         spec: ExperimentSpec | None = None,
     ) -> RunDir:
-        """Create (or reuse, when `name` exists) a run directory and mark it as latest.
+        """Create (or reuse, when `name` exists) a run directory.
+
+        The run becomes the experiment's ``latest`` only once it holds a checkpoint
+        (`mark_latest`).
 
         Args:
             root: the runs root (``logging.root``).
@@ -156,8 +179,19 @@ class RunDir:
         run.path.mkdir(parents=True, exist_ok=True)
         if spec is not None:
             run.write_spec(spec)
-        _point_latest(exp_dir, name)
         return run
+
+    def mark_latest(self) -> bool:
+        """Point ``<experiment>/latest`` at this run, if it holds a complete checkpoint.
+
+        Returns:
+            Whether ``latest`` now points here.
+        """
+        if not self.checkpoints():
+            return False
+        if _read_latest(self.path.parent) != self.name:
+            _point_latest(self.path.parent, self.name)
+        return True
 
     @classmethod
     def open(cls, ref: str | Path, root: str | Path = "runs") -> RunDir:
@@ -230,9 +264,18 @@ class RunDir:
         """Per-rank process records."""
         return self.path / WORKERS_DIR
 
-    def eval_dir(self, split: str) -> Path:
-        """Where `floodlab evaluate` writes the reports of one split."""
-        return self.path / EVAL_DIR / split
+    def eval_dir(self, split: str, store: str | Path | None = None) -> Path:
+        """Where `floodlab evaluate` writes the reports of one split.
+
+        Args:
+            split: the evaluated split.
+            store: another store than the run's own, if evaluated on one: its reports go
+                to ``eval/<split>-on-<store name>/`` so they never replace the run's own.
+        """
+        if store is None:
+            return self.path / EVAL_DIR / split
+        name = Path(str(store).rstrip("/")).name.removesuffix(".zarr")
+        return self.path / EVAL_DIR / f"{split}-on-{name}"
 
     # -- spec -----------------------------------------------------------------------------------
     def write_spec(self, spec: ExperimentSpec) -> None:
@@ -310,19 +353,19 @@ class RunDir:
 
     # -- checkpoints --------------------------------------------------------------------------------
     def checkpoints(self) -> list[dict[str, Any]]:
-        """Complete checkpoints, oldest first: ``{"epoch", "path", **meta}`` per checkpoint."""
+        """Complete checkpoints, oldest first: ``{"epoch", "path", **meta}`` per checkpoint.
+
+        Torn or half-copied checkpoint directories (see `checkpoint_is_complete`) and
+        temporary ones are left out.
+        """
         out: list[dict[str, Any]] = []
         if not self.checkpoints_dir.is_dir():
             return out
         for d in self.checkpoints_dir.iterdir():
             m = _CHECKPOINT_NAME.match(d.name)
-            if not m or not (d / CHECKPOINT_FILE).is_file():
-                continue
-            meta: dict[str, Any] = {}
-            if (d / CHECKPOINT_META).is_file():
-                with contextlib.suppress(json.JSONDecodeError):
-                    meta = json.loads((d / CHECKPOINT_META).read_text())
-            out.append({**meta, "epoch": int(m.group(1)), "path": d / CHECKPOINT_FILE})
+            meta = checkpoint_is_complete(d) if m else None
+            if m and meta is not None:
+                out.append({**meta, "epoch": int(m.group(1)), "path": d / CHECKPOINT_FILE})
         return sorted(out, key=lambda c: c["epoch"])
 
     def latest_checkpoint(self) -> Path | None:

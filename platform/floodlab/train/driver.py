@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from floodlab.errors import ClusterError, FloodlabError, TrainingError
+from floodlab.errors import ClusterError, FloodlabError, SpecError, TrainingError
 from floodlab.specs import ExperimentSpec, spec_to_dict, with_values
 from floodlab.tracking import RunDir
 from floodlab.train.ray_env import ensure_ray
@@ -79,6 +79,7 @@ def build_trainer(
     resume_from: Path | None = None,
     callbacks: list[Any] | None = None,
     hparams: list[str] | None = None,
+    mark_latest: bool = True,
 ) -> TorchTrainer:
     """The Ray Train V2 `TorchTrainer` of one run (Ray must be initialised).
 
@@ -89,6 +90,8 @@ def build_trainer(
         callbacks: Ray Train user callbacks (a sweep passes a `TuneReportCallback`).
         hparams: dotted paths shown in TensorBoard's HParams dashboard; default the
             `spec.tune.space` keys when the spec has a sweep, else a default set.
+        mark_latest: make the run its experiment's ``latest`` once it holds a checkpoint
+            (sweep trials are found by trial id instead).
 
     Returns:
         The trainer; `fit()` runs it.
@@ -119,6 +122,7 @@ def build_trainer(
         "hparams": hparams,
         "cpus_per_worker": t.cpus_per_worker,
         "fault": os.environ.get(FAULT_ENV),
+        "mark_latest": mark_latest,
     }
     return TorchTrainer(
         train_fn_per_worker,
@@ -202,6 +206,28 @@ def _preflight(spec: ExperimentSpec, run: RunDir) -> None:
         load_teacher(spec, spec.logging.root)
 
 
+def _checkpoint_note(run: RunDir) -> str:
+    """What a failed run kept: its last complete checkpoint and how to continue, or none."""
+    found = run.checkpoints()
+    if not found:
+        return f"The run ({run.path}) wrote no checkpoint; nothing of it can be resumed."
+    last = found[-1]
+    return (
+        f"The run's last complete checkpoint is epoch {last['epoch']} ({last['path']}); "
+        f"continue it with `floodlab train <spec> --resume {run.path}` once fixed."
+    )
+
+
+def _with_note(error: FloodlabError, note: str) -> FloodlabError:
+    """The same user error with `note` appended to its message."""
+    if isinstance(error, SpecError):
+        return SpecError([*error.problems, note])
+    try:
+        return type(error)(f"{error} {note}")
+    except TypeError:  # an error class with another constructor
+        return TrainingError(f"{error} {note}")
+
+
 class _MetricsFollower(threading.Thread):
     """Calls `progress(record)` for every new line of a run's metrics.jsonl."""
 
@@ -274,15 +300,17 @@ def train(
     except TrainingFailedError as e:
         user = user_error_of(e)
         run.write_summary({**run.read_summary(), "status": "failed", "error": str(user or e)})
+        kept = _checkpoint_note(run)
         if user is not None:
-            raise user from None
+            raise _with_note(user, kept) from None
         raise TrainingError(
             f"training failed on the Ray workers (logs: the worker output above, or "
-            f"/tmp/ray/session_latest/logs); {e}"
+            f"/tmp/ray/session_latest/logs); {e} {kept}"
         ) from e
     finally:
         if follower is not None:
             follower.stop()
+    run.mark_latest()
     summary = run.read_summary()
     summary["checkpoints"] = [str(c["path"]) for c in run.checkpoints()]
     run.write_summary(summary)

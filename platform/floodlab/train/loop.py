@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from floodlab.data import sample as S
 from floodlab.errors import TrainingError
 from floodlab.specs import ExperimentSpec, spec_hash
 from floodlab.tasks.base import Batch, Task
@@ -121,6 +122,16 @@ def _require(record: dict[str, Any], metric: str, field_name: str) -> float | No
     )
 
 
+def no_valid_pixels(spec: ExperimentSpec, split: str, epoch: int) -> TrainingError:
+    """The error of an epoch whose batches held no valid labelled pixel."""
+    store = spec.data.store
+    return TrainingError(
+        f"data.store {store}: epoch {epoch} saw no valid labelled pixel in split "
+        f"'{split}'; the store was deleted, emptied or changed while training, or the split "
+        f"holds only invalid labels. Check it with `floodlab inspect {store}`."
+    )
+
+
 @torch.no_grad()
 def evaluate(
     task: Task,
@@ -129,10 +140,15 @@ def evaluate(
     *,
     limit: int | None = None,
     precision: str = "fp32",
+    labelled: bool = False,
 ) -> dict[str, float]:
     """Validation metrics: mean loss components plus the task's (rank-reduced) metrics.
 
     Every rank must call it (the reductions are collectives under DDP).
+
+    Args:
+        labelled: the batches carry labels; validation that saw no valid pixel (on any
+            rank) then returns {} instead of meaningless metrics.
 
     Returns:
         ``{"loss": ..., "loss/<component>": ..., "<metric>": ...}`` without a split prefix.
@@ -140,16 +156,21 @@ def evaluate(
     task.eval()
     task.reset_metrics()
     dtype = autocast_dtype(precision, device)
-    tracker = MeanTracker()
+    tracker, seen = MeanTracker(), MeanTracker()
     with unwrapped(task):
         for i, batch in enumerate(loader):
             if limit is not None and i >= limit:
                 break
+            batch = move_batch(batch, device)
+            if labelled:
+                seen.add({"valid": batch[S.VALID].sum()})
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                components = task.eval_step(move_batch(batch, device))
+                components = task.eval_step(batch)
             tracker.add(components)
         losses = tracker.reduce()
         metrics = task.compute_metrics()
+    if labelled and not seen.reduce().get("valid", 0.0) > 0:
+        return {}
     out = {("loss" if k == "loss" else f"loss/{k}"): v for k, v in losses.items()}
     out.update({k: float(v) for k, v in metrics.items()})
     return out
@@ -242,6 +263,7 @@ def fit(
     hooks = hooks or NoHooks()
     rank, _ = world()
     task.to(device)
+    labelled = spec.data.label != "none"  # translation-only data carries no labels
 
     optimizers = task.configure_optimizers()
     schedulers = {name: EpochLR(opt, sched_spec, t.epochs) for name, opt in optimizers.items()}
@@ -265,14 +287,17 @@ def fit(
 
         # ---- train -----------------------------------------------------------------------
         task.train()
-        tracker = MeanTracker()
+        tracker, seen = MeanTracker(), MeanTracker()
         ctx.grad_norms = MeanTracker()
         steps = 0
         for i, batch in enumerate(train_loader):
             if t.limit_train_batches is not None and i >= t.limit_train_batches:
                 break
             ctx.begin(epoch, state.global_step)
-            components = task.train_step(move_batch(batch, device), ctx)
+            batch = move_batch(batch, device)
+            if labelled:
+                seen.add({"valid": batch[S.VALID].sum()})  # stays on the device
+            components = task.train_step(batch, ctx)
             check_finite(components, ctx, i + 1, lrs)
             if scaler.is_enabled() and ctx.stepped:
                 scaler.update()
@@ -286,6 +311,9 @@ def fit(
                 f"data.{spec.data.train_split}: no training batch in epoch {epoch}; the split "
                 f"is empty or smaller than trainer.batch_size={t.batch_size} per worker"
             )
+        # Lost data reads as fill values (no valid label): never let that pass as training.
+        if labelled and not seen.reduce().get("valid", 0.0) > 0:
+            raise no_valid_pixels(spec, spec.data.train_split, epoch)
         train = tracker.reduce()
         grad_norm = ctx.grad_norms.reduce()
         record: dict[str, Any] = {"epoch": epoch}
@@ -302,8 +330,15 @@ def fit(
         if evaluated:
             sync_buffers(task)
             val = evaluate(
-                task, val_loader, device, limit=t.limit_val_batches, precision=t.precision
+                task,
+                val_loader,
+                device,
+                limit=t.limit_val_batches,
+                precision=t.precision,
+                labelled=labelled,
             )
+            if not val:
+                raise no_valid_pixels(spec, spec.data.val_split, epoch)
             state.last_val = {f"val/{k}": v for k, v in val.items()}
         record.update(state.last_val)
         record["global_step"] = state.global_step

@@ -245,6 +245,5 @@ def check_finite(
     raise TrainingError(
         f"{what} became non-finite {where}. Try a lower optim.lr (now {lr_text}), "
         f"trainer.grad_clip (now {ctx.grad_clip}), a smaller weight for that loss term, "
-        "trainer.precision: fp32 instead of fp16, or check the store for NaN inputs; "
-        "the last checkpoint of the run is intact."
+        "trainer.precision: fp32 instead of fp16, or check the store for NaN inputs."
     )

@@ -1,14 +1,23 @@
 """The Ray Train per-worker function: shard the data, wrap the nets in DDP, run the loop.
 
 Every rank trains on a disjoint shard, reduces its losses/metrics with the others and calls
-`ray.train.report` once per epoch; rank 0 alone writes checkpoints (through Ray's storage,
-into ``<run>/checkpoints/epoch_NNNN/``), metrics.jsonl, summary.json, TensorBoard events
-and normalization.json.
+`ray.train.report` once per epoch; rank 0 alone writes checkpoints, metrics.jsonl,
+summary.json, TensorBoard events and normalization.json.
+
+Checkpoints: rank 0 writes each one, complete, straight into Ray's storage for the run
+(``<run>/checkpoints/epoch_NNNN/``, atomically: `floodlab.tracking.checkpoint.write_checkpoint`)
+and then reports it to Ray, which only registers it. Ray registers a checkpoint once it has
+drained that round's report from *every* rank, so a rank that dies in between leaves a
+complete checkpoint on disk that Ray does not know. A (re)started worker group therefore
+resumes from the newest complete checkpoint of the run directory, which is never older than
+the one Ray hands back: no finished epoch is lost to that race.
 
 Fault injection (for testing fault tolerance on a real cluster): with
-``FLOODLAB_FAULT_KILL="<rank>:<epoch>"`` in the driver's environment, that rank SIGKILLs
-its own process right after reporting that epoch, once per run; Ray Train then restarts
-the worker group from the last checkpoint (``trainer.max_failures``).
+``FLOODLAB_FAULT_KILL="<rank>:<epoch>[:<when>]"`` in the driver's environment, that rank
+SIGKILLs its own process once per run: ``after_report`` (default) right after reporting that
+epoch, ``before_report`` after rank 0 wrote the epoch's checkpoint but before the rank
+reported it (so Ray never registers it). Ray Train then restarts the worker group
+(``trainer.max_failures``).
 """
 
 from __future__ import annotations
@@ -18,20 +27,19 @@ import logging
 import os
 import signal
 import socket
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler, Subset, default_collate
 
+from floodlab.errors import TrainingError
 from floodlab.specs import ExperimentSpec, validate_data
 from floodlab.tasks.base import Task
-from floodlab.tracking.checkpoint import load_checkpoint, save_checkpoint, write_meta
-from floodlab.tracking.rundir import CHECKPOINT_FILE, RunDir, checkpoint_dir_name, write_json
+from floodlab.tracking.checkpoint import load_checkpoint, write_checkpoint
+from floodlab.tracking.rundir import RunDir, checkpoint_dir_name, write_json
 from floodlab.tracking.tensorboard import TensorBoardWriter
 from floodlab.train.loop import LoopState, fit
 from floodlab.train.step import move_batch, unwrapped
@@ -87,13 +95,15 @@ class WorkerHooks:
         device: torch.device,
         start: LoopState,
         hparams: list[str] | None,
-        fault: tuple[int, int] | None,
+        fault: tuple[int, int, str] | None,
+        mark_latest: bool = True,
     ):
         self.spec, self.run, self.rank, self.task = spec, run, rank, task
         self.panel_batch, self.device = panel_batch, device
         self.hparam_paths = hparams
         self.fault = fault
         self.started = time.time()
+        self.marked_latest = not mark_latest  # True: nothing (more) to mark
         self.tb: TensorBoardWriter | None = None
         if rank == 0:
             # A restart re-runs the epochs after its checkpoint: drop their old records
@@ -146,34 +156,43 @@ class WorkerHooks:
                 self.tb.flush()
         metrics = {k: v for k, v in record.items() if isinstance(v, int | float)}
         if checkpoint is None:
+            self._maybe_fault(epoch, "before_report")
             ray.train.report(metrics)
         else:
-            with tempfile.TemporaryDirectory(prefix="floodlab-ckpt-") as tmp:
-                ckpt = None
-                if self.rank == 0:
-                    save_checkpoint(Path(tmp) / CHECKPOINT_FILE, checkpoint())
-                    t = self.spec.trainer
-                    write_meta(
-                        tmp,
-                        {
-                            "epoch": epoch,
-                            "global_step": state.global_step,
-                            "metric": t.checkpoint_metric,
-                            "mode": t.checkpoint_mode,
-                            "score": record.get(t.checkpoint_metric),
-                            "metrics": metrics,
-                        },
-                    )
-                    ckpt = ray.train.Checkpoint.from_directory(tmp)
-                ray.train.report(
-                    metrics, checkpoint=ckpt, checkpoint_dir_name=checkpoint_dir_name(epoch)
+            ckpt = None
+            if self.rank == 0:
+                t = self.spec.trainer
+                folder = self.run.checkpoints_dir / checkpoint_dir_name(epoch)
+                write_checkpoint(
+                    folder,
+                    checkpoint(),
+                    {
+                        "epoch": epoch,
+                        "global_step": state.global_step,
+                        "metric": t.checkpoint_metric,
+                        "mode": t.checkpoint_mode,
+                        "score": record.get(t.checkpoint_metric),
+                        "metrics": metrics,
+                    },
                 )
+                ckpt = ray.train.Checkpoint.from_directory(str(folder))
+                if not self.marked_latest:
+                    # The run is usable from its first checkpoint on.
+                    self.marked_latest = self.run.mark_latest()
+            self._maybe_fault(epoch, "before_report")
+            # Already in the run's storage: Ray registers it without copying.
+            ray.train.report(
+                metrics,
+                checkpoint=ckpt,
+                checkpoint_dir_name=checkpoint_dir_name(epoch),
+                checkpoint_upload_mode=ray.train.CheckpointUploadMode.NO_UPLOAD,
+            )
         if self.rank == 0:
             self._summary(state, record, final)
             if final and self.tb is not None:
                 self.tb.hparams(hparams_of(self.spec, self.hparam_paths), record)
                 self.tb.close()
-        self._maybe_fault(epoch)
+        self._maybe_fault(epoch, "after_report")
 
     # -- helpers ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -217,15 +236,17 @@ class WorkerHooks:
             }
         )
 
-    def _maybe_fault(self, epoch: int) -> None:
-        if self.fault is None or self.fault != (self.rank, epoch):
+    def _maybe_fault(self, epoch: int, when: str) -> None:
+        if self.fault is None or self.fault != (self.rank, epoch, when):
             return
         marker = self.run.workers_dir / "fault_injected"
         if marker.exists():
             return
         marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(f"rank {self.rank} killed itself after epoch {epoch}\n")
-        log.warning("%s: rank %d SIGKILLs itself after epoch %d", FAULT_ENV, self.rank, epoch)
+        marker.write_text(f"rank {self.rank} killed itself at epoch {epoch} ({when})\n")
+        log.warning(
+            "%s: rank %d SIGKILLs itself at epoch %d (%s)", FAULT_ENV, self.rank, epoch, when
+        )
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -255,6 +276,44 @@ def _record_worker(
     )
 
 
+def parse_fault(text: str | None) -> tuple[int, int, str] | None:
+    """``"<rank>:<epoch>[:after_report|before_report]"`` -> (rank, epoch, when)."""
+    if not text:
+        return None
+    parts = str(text).split(":")
+    when = parts[2] if len(parts) > 2 else "after_report"
+    if len(parts) not in (2, 3) or when not in ("after_report", "before_report"):
+        raise TrainingError(
+            f"{FAULT_ENV}={text!r}: expected <rank>:<epoch>[:after_report|before_report]"
+        )
+    return int(parts[0]), int(parts[1]), when
+
+
+def resume_choice(run: RunDir, resume_from: str | None) -> tuple[str, dict[str, Any]] | None:
+    """The checkpoint a (re)starting worker group continues from, loaded.
+
+    The newest complete checkpoint of the run directory: after a worker failure it is at
+    least as new as the one Ray Train registered (Ray may miss the last one, see the module
+    docstring), and with ``--resume`` it is the run's last one. A checkpoint that does not
+    load is skipped (with a warning) for the next older one. Without any, `resume_from`
+    (a checkpoint file given to the driver), else None: a fresh start.
+
+    Returns:
+        (checkpoint file, its state), or None.
+    """
+    for found in reversed(run.checkpoints()):
+        try:
+            state = load_checkpoint(found["path"])
+        except TrainingError as e:
+            log.warning("skipping checkpoint %s: %s", found["path"], e)
+            continue
+        log.info("resuming from %s (epoch %d)", found["path"], found["epoch"])
+        return str(found["path"]), state
+    if resume_from:
+        return str(resume_from), load_checkpoint(resume_from)
+    return None
+
+
 def train_fn_per_worker(config: dict[str, Any]) -> None:
     """Ray Train entry point of one rank (see `floodlab.train.driver.build_trainer`).
 
@@ -265,6 +324,7 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
     """
     import ray.train
     import ray.train.torch
+    from ray.train.collective import broadcast_from_rank_zero
 
     from floodlab.data.dataset import FloodDataset
     from floodlab.tasks import build_task, load_teacher
@@ -313,14 +373,13 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
                 parallel_strategy_kwargs={"find_unused_parameters": task.find_unused_parameters},
             )
 
-    # ---- resume: Ray's checkpoint after a worker restart, else --resume ---------------------
+    # ---- resume: the newest complete checkpoint (after a restart, or --resume) -------------
+    # Rank 0 chooses, so every rank loads the same file.
+    choice = resume_choice(run, config.get("resume_from")) if rank == 0 else None
+    chosen = broadcast_from_rank_zero(choice[0] if choice else None)
     checkpoint = None
-    ray_checkpoint = ray.train.get_checkpoint()
-    if ray_checkpoint is not None:
-        with ray_checkpoint.as_directory() as folder:
-            checkpoint = load_checkpoint(Path(folder) / CHECKPOINT_FILE)
-    elif config.get("resume_from"):
-        checkpoint = load_checkpoint(config["resume_from"])
+    if chosen is not None:
+        checkpoint = choice[1] if choice is not None else load_checkpoint(chosen)
     start = LoopState()
     if checkpoint is not None:
         start = LoopState(
@@ -336,12 +395,18 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
         n = min(spec.logging.num_images, len(val_ds))
         if spec.logging.image_every and n:
             panel_batch = default_collate([val_ds[i] for i in range(n)])
-    fault = None
-    if config.get("fault"):
-        r, e = str(config["fault"]).split(":")
-        fault = (int(r), int(e))
+    fault = parse_fault(config.get("fault"))
     hooks = WorkerHooks(
-        spec, run, rank, task, panel_batch, device, start, config.get("hparams"), fault
+        spec,
+        run,
+        rank,
+        task,
+        panel_batch,
+        device,
+        start,
+        config.get("hparams"),
+        fault,
+        mark_latest=bool(config.get("mark_latest", True)),
     )
     fit(
         task,
