@@ -6,9 +6,10 @@ strategies reach (the lower of their two bests); the budget of a strategy is the
 trial-epochs it had spent, in the order they were reported, when its running best first
 reached the target. Prints one JSON line:
 
-    .venv/bin/python benchmarks/sweep.py [--trials 6] [--epochs 3] [--concurrent 2] [--seed 0]
+    .venv/bin/python benchmarks/sweep.py [--trials 6] [--epochs 3] [--concurrent 2] [--seeds 0,1]
 
-``budget_ratio`` = random budget / TPE+ASHA budget (> 1: TPE+ASHA gets there cheaper).
+``budget_ratio`` = random budget / TPE+ASHA budget (> 1: TPE+ASHA gets there cheaper),
+per seed and as the geometric mean over the seeds.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from floodlab.data.prepare import ensure_store
 from floodlab.specs import ExperimentSpec, load_spec
 from floodlab.train.ray_env import ensure_ray
 from floodlab.tune import run_sweep
@@ -85,46 +88,59 @@ def _budget_to_reach(events: list[tuple[float, str, int, float]], target: float)
     return None
 
 
+def _compare(root: Path, args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """Both strategies with one seed: their curves, bests and budgets to the common target."""
+    out: dict[str, Any] = {"seed": seed}
+    curves: dict[str, list[tuple[float, str, int, float]]] = {}
+    for strategy in ("random_fifo", "tpe_asha"):
+        spec = _spec(root, args.trials, args.epochs, args.concurrent, seed, strategy)
+        t0 = time.perf_counter()
+        result = run_sweep(spec)
+        out[f"{strategy}_wall_s"] = round(time.perf_counter() - t0, 1)
+        curves[strategy] = _epoch_events(result.sweep_dir)
+        out[f"{strategy}_trial_epochs"] = len(curves[strategy])
+        out[f"{strategy}_best_iou"] = max((e[3] for e in curves[strategy]), default=None)
+        out[f"{strategy}_errored"] = result.counts.get("ERROR", 0)
+    bests = [out["random_fifo_best_iou"], out["tpe_asha_best_iou"]]
+    if None in bests:
+        out["error"] = "a strategy reported no val/iou"
+        return out
+    target = min(bests)
+    rnd = _budget_to_reach(curves["random_fifo"], target)
+    tpe = _budget_to_reach(curves["tpe_asha"], target)
+    out.update(
+        target_iou=round(target, 4),
+        random_fifo_trial_epochs_to_target=rnd,
+        tpe_asha_trial_epochs_to_target=tpe,
+        budget_ratio=round(rnd / tpe, 3) if rnd and tpe else None,
+        wall_ratio=round(out["random_fifo_wall_s"] / out["tpe_asha_wall_s"], 3),
+    )
+    return out
+
+
 def main() -> None:
-    """Run both sweeps and print the JSON line."""
+    """Run both sweeps for every seed and print the JSON line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--concurrent", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0,1", help="Comma-separated sweep seeds.")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     ensure_ray()
+    seeds = [int(s) for s in args.seeds.split(",")]
     out: dict[str, Any] = {"benchmark": "sweep", "task": "flora-synthetic-sen1floods11"}
-    out.update(
-        trials=args.trials, epochs_per_trial=args.epochs, concurrent=args.concurrent, seed=args.seed
-    )
+    out.update(trials=args.trials, epochs_per_trial=args.epochs, concurrent=args.concurrent)
     with tempfile.TemporaryDirectory(prefix="floodlab-bench-sweep-") as tmp:
-        root = Path(tmp)
-        curves: dict[str, list[tuple[float, str, int, float]]] = {}
-        for strategy in ("random_fifo", "tpe_asha"):
-            spec = _spec(root, args.trials, args.epochs, args.concurrent, args.seed, strategy)
-            t0 = time.perf_counter()
-            result = run_sweep(spec)
-            out[f"{strategy}_wall_s"] = round(time.perf_counter() - t0, 1)
-            curves[strategy] = _epoch_events(result.sweep_dir)
-            out[f"{strategy}_trial_epochs"] = len(curves[strategy])
-            out[f"{strategy}_best_iou"] = max((e[3] for e in curves[strategy]), default=None)
-            out[f"{strategy}_errored"] = result.counts.get("ERROR", 0)
-    bests = [out["random_fifo_best_iou"], out["tpe_asha_best_iou"]]
-    if None in bests:
-        out["error"] = "a strategy reported no val/iou"
-    else:
-        target = min(bests)
-        rnd = _budget_to_reach(curves["random_fifo"], target)
-        tpe = _budget_to_reach(curves["tpe_asha"], target)
-        out.update(
-            target_iou=round(target, 4),
-            random_fifo_trial_epochs_to_target=rnd,
-            tpe_asha_trial_epochs_to_target=tpe,
-            budget_ratio=round(rnd / tpe, 3) if rnd and tpe else None,
-            wall_ratio=round(out["random_fifo_wall_s"] / out["tpe_asha_wall_s"], 3),
-        )
+        # Synthesise and convert the store first, outside the timed sweeps.
+        ensure_store(_spec(Path(tmp), args.trials, 1, 1, 0, "random_fifo").data)
+        runs = [_compare(Path(tmp), args, seed) for seed in seeds]
+    ratios = [r["budget_ratio"] for r in runs if r.get("budget_ratio")]
+    walls = [r["wall_ratio"] for r in runs if r.get("wall_ratio")]
+    # Geometric means: ratios multiply, so 2x better and 2x worse average to 1.
+    out["budget_ratio"] = round(statistics.geometric_mean(ratios), 3) if ratios else None
+    out["wall_ratio"] = round(statistics.geometric_mean(walls), 3) if walls else None
+    out["per_seed"] = runs
     print(json.dumps(out))
 
 

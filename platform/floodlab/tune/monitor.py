@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,7 @@ class SweepMonitor(Callback):
         self.scheduler = scheduler if isinstance(scheduler, PruningASHA) else None
         self.completed: set[str] = set()
         self._pruned: set[str] = set()
+        self._releasing: set[str] = set()
 
     # -- state kept by Tune ---------------------------------------------------------------
     def get_state(self) -> dict[str, Any] | None:
@@ -97,11 +99,11 @@ class SweepMonitor(Callback):
         """The sweep's `tune` section."""
         return TuneSpec.model_validate(self.tune_data)
 
-    def record(self, trial: Trial) -> res.TrialRecord:
+    def record(self, trial: Trial, tune: TuneSpec | None = None) -> res.TrialRecord:
         """The trials.csv record of one trial."""
         return trial_record(
             trial,
-            self.tune,
+            tune or self.tune,
             Path(self.sweep_dir),
             completed=self.completed,
             pruned=self.pruned,
@@ -115,13 +117,11 @@ class SweepMonitor(Callback):
         return session
 
     def _notify(self, trials: list[Trial], event: str, trial: Trial) -> None:
-        from floodlab.tune.export import SweepProgress
-
         session = self._session()
         if session is None or session.progress is None:
             return
         tune = self.tune
-        records = [self.record(t) for t in trials]
+        records = [self.record(t, tune) for t in trials]
         best = res.select_best(records, tune)
         metric = tune.objectives[0].metric
         counts = res.status_counts(records)
@@ -167,8 +167,26 @@ class SweepMonitor(Callback):
 
     def _write_csv(self, trials: list[Trial]) -> None:
         tune = self.tune
-        records = res.ranked([self.record(t) for t in trials], tune)
+        records = res.ranked([self.record(t, tune) for t in trials], tune)
         atomic_write_text(Path(self.sweep_dir) / res.TRIALS_CSV, res.trials_csv_text(records, tune))
+
+    def _release(self, trial_ids: set[str]) -> set[str]:
+        """Free the worker resources of ended trials; the ids still shutting down."""
+        from floodlab.tune.callbacks import release_stopped_run
+
+        waiting = set()
+        for trial_id in trial_ids:
+            try:
+                if not release_stopped_run(Path(self.sweep_dir) / res.TRIALS_DIR / trial_id):
+                    waiting.add(trial_id)
+            except Exception:  # never let bookkeeping stop the sweep
+                logger.warning("could not release trial %s's resources", trial_id, exc_info=True)
+        return waiting
+
+    def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        """Release the workers of trials that ended since the last step."""
+        if self._releasing:
+            self._releasing = self._release(self._releasing)
 
     def on_trial_start(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
@@ -190,6 +208,7 @@ class SweepMonitor(Callback):
     ) -> None:
         """A trial finished (all epochs, its own early stopping, or pruned)."""
         self.completed.add(trial.trial_id)
+        self._releasing.add(trial.trial_id)
         if trial.trial_id in self.pruned:
             self._add_hparams_session(trial, "pruned")
         self._write_csv(trials)
@@ -199,6 +218,7 @@ class SweepMonitor(Callback):
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
         """A trial raised; the sweep goes on."""
+        self._releasing.add(trial.trial_id)
         record = self.record(trial)
         logger.warning(
             "trial %s failed (%s); the sweep goes on",
@@ -215,3 +235,12 @@ class SweepMonitor(Callback):
         session = self._session()
         if session is not None:
             session.final_trials = list(trials)
+        # Trials stopped by the end of the sweep (or an interruption) die now; give their
+        # controllers a few seconds to be reported dead, then free their workers.
+        waiting = {t.trial_id for t in trials}
+        deadline = time.monotonic() + 15.0
+        while waiting and time.monotonic() < deadline:
+            waiting = self._release(waiting)
+            if waiting:
+                time.sleep(0.5)
+        self._releasing = set()

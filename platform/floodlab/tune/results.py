@@ -1,4 +1,4 @@
-"""Sweep results on disk: trials.csv, best.yaml, pareto.csv/png, sweep.json, the leaderboard."""
+"""Sweep results on disk: trials.csv, best.yaml, pareto.csv/png, sweep.json; finding sweeps."""
 
 from __future__ import annotations
 

@@ -6,7 +6,6 @@ import logging
 import math
 import os
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,9 +74,9 @@ def sweep_trial(
         Exception: whatever the Train run raised (NaN loss, worker failure, ...).
     """
     import ray.tune
-    from ray.tune.integration.ray_train import TuneReportCallback
 
     from floodlab.tracking import RunDir
+    from floodlab.tune.callbacks import PlacementGroupLedger, SweepReportCallback
 
     trial_id = ray.tune.get_context().get_trial_id()
     # Tune moved this actor into its own trial folder; go back so that relative paths in
@@ -86,13 +85,10 @@ def sweep_trial(
         os.chdir(launch_dir)
     run_path = Path(sweep_dir) / TRIALS_DIR / trial_id
     error_file = run_path / ERROR_FILE
-    resume_from = None
-    if error_file.is_file():
-        # --retry-errored: start the trial afresh; the failed attempt's files go.
-        shutil.rmtree(run_path)
-    elif run_path.is_dir():
-        # An interrupted trial continues from its last checkpoint, if it saved one.
-        resume_from = RunDir(run_path).latest_checkpoint()
+    # A trial interrupted with the sweep runs again under the same id on --resume: it
+    # continues from its last checkpoint, if it saved one. (--retry-errored gives errored
+    # trials new ids, so they start afresh.)
+    resume_from = RunDir(run_path).latest_checkpoint() if run_path.is_dir() else None
     try:
         base = validate_data(spec_data, str(Path(sweep_dir) / "spec.yaml"))
         spec = apply_point(base, dict(config), source=str(run_path))
@@ -100,17 +96,44 @@ def sweep_trial(
         run = RunDir(run_path)
         run.path.mkdir(parents=True, exist_ok=True)
         run.write_spec(spec)
+        assert spec.tune is not None
+        required = [o.metric for o in spec.tune.objectives]
+        required += [m for m in [spec.tune.pruning_metric()[0]] if m not in required]
+        done = run.read_metrics()
+        if resume_from is not None and done and done[-1].get("epoch", 0) >= spec.trainer.epochs:
+            # Interrupted after its last epoch: hand Tune the final result, train nothing.
+            ray.tune.report({k: v for k, v in done[-1].items() if isinstance(v, int | float)})
+            return
         if trainer_factory is None:
             from floodlab.train.driver import build_trainer
 
             trainer_factory = build_trainer
         trainer = trainer_factory(
-            spec, run, resume_from=resume_from, callbacks=[TuneReportCallback()]
+            spec,
+            run,
+            resume_from=resume_from,
+            callbacks=[SweepReportCallback(required), PlacementGroupLedger(str(run.path))],
+            mark_latest=False,
         )
         trainer.fit()
-    except BaseException as e:
+        _check_objectives(run.read_metrics(), required)
+    except Exception as e:
         atomic_write_text(error_file, short_error(e) + "\n")
         raise
+
+
+def _check_objectives(records: list[dict[str, Any]], required: list[str]) -> None:
+    """Fail the trial when its run never reported a metric the sweep optimises."""
+    from floodlab.errors import TrainingError
+
+    reported = {k for r in records for k, v in r.items() if isinstance(v, int | float)}
+    missing = [m for m in required if m not in reported]
+    if missing:
+        shown = sorted(k for k in reported if k.startswith("val/"))
+        raise TrainingError(
+            f"tune.objectives: the run reported no {missing}; choose among the metrics "
+            f"this model reports: {shown}"
+        )
 
 
 def trial_error(trial: Trial, sweep_dir: Path) -> str:
