@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     args = parser.parse_args()
 
-    from floodlab.data.prepare import ensure_store
+    from floodlab.data.convert.prepare import ensure_store
     from floodlab.predict.evaluate import evaluate_run
     from floodlab.specs import load_spec
     from floodlab.train.driver import train

@@ -31,12 +31,12 @@ import torch
 from rasterio.windows import Window
 
 from floodlab.bands import S1_BANDS, S2_BANDS
-from floodlab.data.convert import convert
-from floodlab.data.normalize import normalize
+from floodlab.data.convert.pipeline import convert
+from floodlab.data.load.normalize import normalize
+from floodlab.data.load.store import open_store
+from floodlab.data.load.transforms import augment_spatial, crop_for
 from floodlab.data.sources import get_reader
-from floodlab.data.store import open_store
 from floodlab.data.synth import write_synthetic
-from floodlab.data.transforms import augment_spatial, crop_for
 
 IMAGE = ["VV", "VH"]  # SAR input
 OPTICAL = ["B4", "B3", "B2", "B8"]  # optical prior / target bands

@@ -74,7 +74,7 @@ def build_model(args: argparse.Namespace) -> tuple[Any, Any]:
     """(predict_fn, normalize) for the benchmark model, on CPU."""
     import torch
 
-    from floodlab.data.normalize import band_coefficients, normalize_with_params
+    from floodlab.data.load.normalize import band_coefficients, normalize_with_params
     from floodlab.predict.scene import TaskPredictFn
 
     if args.threads:

@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from floodlab.data.prepare import ensure_store
+from floodlab.cluster.ray_env import ensure_ray
+from floodlab.data.convert.prepare import ensure_store
 from floodlab.specs import ExperimentSpec, load_spec
-from floodlab.train.ray_env import ensure_ray
 from floodlab.tune import run_sweep
 from floodlab.tune.tuner import TUNE_DIR
 

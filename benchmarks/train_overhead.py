@@ -54,7 +54,7 @@ def epoch_times(records: list[dict[str, Any]]) -> tuple[list[float], list[float]
 
 def plain(spec: Any, store: Path) -> tuple[list[dict[str, Any]], float]:
     """The loop in one plain PyTorch process: epoch records and total seconds."""
-    from floodlab.data.dataset import FloodDataset
+    from floodlab.data.load.dataset import FloodDataset
     from floodlab.tasks import build_task
     from floodlab.train.loop import fit
 
@@ -104,9 +104,9 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
 
-    from floodlab.data.prepare import ensure_store
+    from floodlab.cluster.ray_env import ensure_ray
+    from floodlab.data.convert.prepare import ensure_store
     from floodlab.specs import load_spec
-    from floodlab.train.ray_env import ensure_ray
 
     with tempfile.TemporaryDirectory(prefix="floodlab-bench-") as tmp:
         spec = load_spec(

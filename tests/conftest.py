@@ -29,7 +29,7 @@ def ray_session():
     off, every listener on 127.0.0.1)."""
     import ray
 
-    from floodlab.train.ray_env import start_local_ray
+    from floodlab.cluster.ray_env import start_local_ray
 
     if not ray.is_initialized():
         start_local_ray(num_cpus=RAY_TEST_CPUS, env_vars={"OMP_NUM_THREADS": "1"})
@@ -41,7 +41,7 @@ def ray_session():
 def tiny_s1f11_store(tmp_path_factory):
     """A converted synthetic Sen1Floods11 store shared by the session: 24 hand chips of 64 px
     (plus 12 weak chips), official splits, derived RATIO, MAGNITUDE, NDVI, NDWI."""
-    from floodlab.data.convert import convert
+    from floodlab.data.convert.pipeline import convert
     from floodlab.data.synth import write_synthetic
 
     base = tmp_path_factory.mktemp("tiny_s1f11")

@@ -90,11 +90,11 @@ def run_main_job(
         stage: called with a short description as each stage starts.
         sweep_progress: forwarded to `run_sweep` for per-trial progress.
     """
-    from floodlab.data.prepare import ensure_store
+    from floodlab.data.convert.prepare import ensure_store
     from floodlab.data.synth.fullscene import write_scene
     from floodlab.predict.evaluate import evaluate_run
+    from floodlab.predict.restore import load_trained
     from floodlab.predict.scene import RunPredictor, predict_scene
-    from floodlab.train.restore import load_trained
     from floodlab.tune.tuner import run_sweep
 
     if spec.tune is None:

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from floodlab.bands import S1_BANDS
 from floodlab.cli import main
-from floodlab.data.convert import convert, is_complete, partial_path
+from floodlab.data.convert.pipeline import convert, is_complete, partial_path
+from floodlab.data.convert.splits import grouped_splits
+from floodlab.data.load.store import open_store
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
-from floodlab.data.splits import grouped_splits
-from floodlab.data.store import open_store
 from floodlab.data.synth import write_synthetic
 from floodlab.errors import DataError, DatasetNotFoundError, OutputPathError
 from floodlab.specs.data import DATASETS

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import rasterio
 
-from floodlab.data.convert import convert
+from floodlab.data.convert.pipeline import convert
+from floodlab.data.load.store import open_store
 from floodlab.data.sources import get_reader
-from floodlab.data.store import open_store
 from floodlab.data.synth import write_synthetic
 
 REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"

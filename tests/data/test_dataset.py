@@ -12,9 +12,9 @@ from torch.utils.data import DataLoader
 
 from floodlab.bands import S1_BANDS
 from floodlab.data import sample as S
-from floodlab.data.convert import convert
-from floodlab.data.dataset import FloodDataset
-from floodlab.data.prepare import ensure_store
+from floodlab.data.convert.pipeline import convert
+from floodlab.data.convert.prepare import ensure_store
+from floodlab.data.load.dataset import FloodDataset
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.errors import DataError, DatasetNotFoundError
 from floodlab.specs import DataSpec

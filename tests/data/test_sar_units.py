@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from floodlab.cli import main
 from floodlab.data.geotiff import write_raster
-from floodlab.data.store import open_store
+from floodlab.data.load.store import open_store
 from floodlab.data.units import SAR_UNITS, SarUnits, check_sar, sar_to_db, sar_units
 from floodlab.errors import UnitsError
 

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from floodlab.cli import main
+from floodlab.data.convert.splits import split_plan
+from floodlab.data.load.store import open_store
 from floodlab.data.sources.base import ChipRef
-from floodlab.data.splits import split_plan
-from floodlab.data.store import open_store
 from floodlab.data.synth import write_synthetic
 
 REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"

@@ -10,15 +10,15 @@ import pytest
 import zarr
 
 from floodlab.data.chunks import ChunkReader, ChunkWriter
-from floodlab.data.convert import convert
+from floodlab.data.convert.pipeline import convert
 from floodlab.data.derive import derive_band
-from floodlab.data.normalize import (
+from floodlab.data.load.normalize import (
     normalization_params,
     normalize,
     normalize_with_params,
     target,
 )
-from floodlab.data.store import open_store
+from floodlab.data.load.store import open_store
 from floodlab.data.synth import write_synthetic
 from floodlab.errors import DataError, DatasetNotFoundError
 from floodlab.specs import DataSpec

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def resunet_run(tiny_s1f11_store, tmp_path_factory) -> RunDir:
     """A tiny ResUNet trained for a few steps with the pure loop and saved as a run."""
-    from floodlab.data.dataset import FloodDataset
+    from floodlab.data.load.dataset import FloodDataset
     from floodlab.tasks import build_task
     from floodlab.train.loop import fit
 

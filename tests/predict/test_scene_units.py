@@ -48,7 +48,7 @@ def prob_of_db(db: np.ndarray) -> np.ndarray:
 @pytest.fixture
 def fake_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """`floodlab predict` with a pixelwise model on physical dB instead of a trained run."""
-    import floodlab.train.restore
+    import floodlab.predict.restore
     from floodlab.predict.scene import RunPredictor
 
     def predict_fn(batch: np.ndarray) -> dict[str, np.ndarray]:
@@ -60,7 +60,7 @@ def fake_run(monkeypatch: pytest.MonkeyPatch) -> None:
         bands=["VV", "VH"],
         write_rgb=False,
     )
-    monkeypatch.setattr(floodlab.train.restore, "load_trained", lambda *a, **k: object())
+    monkeypatch.setattr(floodlab.predict.restore, "load_trained", lambda *a, **k: object())
     monkeypatch.setattr(RunPredictor, "from_trained", classmethod(lambda cls, *a, **k: model))
 
 

@@ -196,7 +196,7 @@ def _resunet_on(store: Any, epochs: int) -> Any:
 def test_a_store_lost_mid_run_fails_the_run_naming_the_store(tiny_s1f11_store, tmp_path, loss):
     import shutil
 
-    from floodlab.data.dataset import FloodDataset
+    from floodlab.data.load.dataset import FloodDataset
     from floodlab.errors import FloodlabError
     from floodlab.tasks import build_task
 

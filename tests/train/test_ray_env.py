@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from floodlab.train.ray_env import is_loopback
+from floodlab.cluster.ray_env import is_loopback
 
 pytestmark = pytest.mark.ray
 

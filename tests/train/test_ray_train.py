@@ -11,11 +11,11 @@ from click.testing import CliRunner
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from floodlab.cli import main
+from floodlab.predict.restore import load_trained
 from floodlab.specs import dump_spec, load_spec
 from floodlab.tracking import RunDir, list_runs
 from floodlab.tracking.checkpoint import load_checkpoint
 from floodlab.train.driver import train
-from floodlab.train.restore import load_trained
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "experiments" / "quickstart.yaml"
@@ -267,7 +267,7 @@ def test_data_lost_under_a_run_fails_it_without_taking_latest(
 
 
 def test_ensure_ray_reuses_the_running_ray(ray_session):
-    from floodlab.train.ray_env import ensure_ray
+    from floodlab.cluster.ray_env import ensure_ray
 
     assert ensure_ray()["CPU"] == ray_session.cluster_resources()["CPU"]
 

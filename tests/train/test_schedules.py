@@ -7,8 +7,8 @@ import itertools
 import pytest
 import torch
 
+from floodlab.cluster.ray_env import local_num_cpus
 from floodlab.specs import ScheduleSpec
-from floodlab.train.ray_env import local_num_cpus
 from floodlab.train.schedules import EpochLR, lr_at
 
 

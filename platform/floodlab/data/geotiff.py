@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from rasterio.errors import RasterioError
 from rasterio.transform import Affine
 
 from floodlab.errors import DataError
+from floodlab.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -226,16 +226,11 @@ def write_raster(
     if compress:
         profile["compress"] = compress
     profile.update(creation_options or {})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(data)
-            if descriptions is not None:
-                for i, desc in enumerate(descriptions, start=1):
-                    dst.set_band_description(i, desc)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(data)
+        if descriptions is not None:
+            for i, desc in enumerate(descriptions, start=1):
+                dst.set_band_description(i, desc)
     return path
 
 

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader
 
 from floodlab.data import sample as S
 from floodlab.errors import OutputPathError
+from floodlab.io import write_json
 from floodlab.predict.report import (
     COUNTS,
     confusion,
@@ -37,7 +38,6 @@ from floodlab.predict.report import (
     write_csv,
     write_panel,
 )
-from floodlab.tracking.rundir import write_json
 from floodlab.train.step import move_batch
 
 log = logging.getLogger(__name__)
@@ -95,9 +95,9 @@ def evaluate_run(
     Returns:
         The report (what metrics.json holds) with ``files``: name -> written path.
     """
-    from floodlab.data.dataset import FloodDataset
+    from floodlab.data.load.dataset import FloodDataset
     from floodlab.data.otsu import otsu_water_mask
-    from floodlab.train.restore import load_trained
+    from floodlab.predict.restore import load_trained
 
     trained = load_trained(ref, root=root, checkpoint=checkpoint)
     spec, task = trained.spec, trained.task

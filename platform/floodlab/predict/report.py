@@ -5,15 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from floodlab.tracking.rundir import atomic_write_text, write_json
+from floodlab.io import atomic_write_text, save_figure, write_json
 
 # Confusion counts over valid pixels, in this order everywhere: tp, fp, fn, tn.
 COUNTS = ("tp", "fp", "fn", "tn")
@@ -59,22 +57,6 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def _save_figure(fig: Any, path: Path) -> None:
-    """Save a matplotlib figure under a temporary name, then rename."""
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write_confusion(folder: Path, matrices: dict[str, np.ndarray]) -> tuple[Path, Path]:
     """confusion_matrix.json (``[[tn, fp], [fn, tp]]`` per predictor) and its PNG."""
     import matplotlib
@@ -111,7 +93,7 @@ def write_confusion(folder: Path, matrices: dict[str, np.ndarray]) -> tuple[Path
         ax.set_title(name, fontsize=9)
     fig.tight_layout()
     png_path = folder / "confusion_matrix.png"
-    _save_figure(fig, png_path)
+    save_figure(fig, png_path)
     return json_path, png_path
 
 
@@ -156,7 +138,7 @@ def write_panel(
         ax.set_title(name, fontsize=8)
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
-    _save_figure(fig, path)
+    save_figure(fig, path)
     return path
 
 

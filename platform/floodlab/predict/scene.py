@@ -124,12 +124,12 @@ class RunPredictor:
 
     @classmethod
     def from_trained(cls, trained: Any, device: str = "auto") -> RunPredictor:
-        """Build from `floodlab.train.restore.load_trained(...)`'s result.
+        """Build from `floodlab.predict.restore.load_trained(...)`'s result.
 
         Band-agnostic (SAR-KD) students predict from the first of
         ``data.agnostic_val_bands`` (VV by default), as in their validation.
         """
-        from floodlab.data.normalize import normalize_with_params
+        from floodlab.data.load.normalize import normalize_with_params
 
         data = trained.spec.data
         bands = [data.agnostic_val_bands[0]] if data.band_agnostic else list(data.image_bands)
@@ -194,7 +194,7 @@ def predict_scene(
         threshold: probability at and above which a pixel is water in band 2.
         cog: write a Cloud-Optimised GeoTIFF (with overviews).
         write_rgb: also write the model's "rgb" output to `rgb_path_for(out_path)`.
-        address: Ray cluster to spread strips over (`floodlab.train.ray_env.ensure_ray`).
+        address: Ray cluster to spread strips over (`floodlab.cluster.ray_env.ensure_ray`).
         parallel: Ray workers over strips; 0 predicts in this process, unless `address`
             is given, which then uses the cluster's CPUs (at most 8 workers).
         use_gpu: give each Ray worker one GPU.
@@ -375,7 +375,7 @@ def _connect(address: str | None) -> None:
 
     if ray.is_initialized():
         return
-    from floodlab.train.ray_env import ensure_ray
+    from floodlab.cluster.ray_env import ensure_ray
 
     ensure_ray(address)
 

@@ -25,18 +25,17 @@ directory named ``epoch_NNNN`` is complete; on storage without atomic renames th
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from floodlab.errors import TrainingError
-from floodlab.tracking.rundir import CHECKPOINT_FILE, CHECKPOINT_META, json_safe, write_json
+from floodlab.io import atomic_path, json_safe, write_json
+from floodlab.tracking.rundir import CHECKPOINT_FILE, CHECKPOINT_META
 
 REQUIRED_KEYS: tuple[str, ...] = (
     "task",
@@ -64,16 +63,8 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     if missing:
         raise ValueError(f"checkpoint state lacks {missing}; required keys: {list(REQUIRED_KEYS)}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
     return path
 
 

@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import re
 import secrets
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from floodlab.errors import FloodlabError
+from floodlab.io import atomic_write_text, json_safe, write_json
 
 if TYPE_CHECKING:
     from floodlab.specs import ExperimentSpec
@@ -73,38 +72,6 @@ def checkpoint_is_complete(directory: Path) -> dict[str, Any] | None:
     if not isinstance(files, dict) or files.get(CHECKPOINT_FILE) != size:
         return None
     return dict(meta)
-
-
-def json_safe(value: Any) -> Any:
-    """Recursively replace non-finite floats by None so the output is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a text file under a temporary name, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Atomically write strict JSON (non-finite floats become null)."""
-    atomic_write_text(path, json.dumps(json_safe(data), indent=2, sort_keys=False) + "\n")
 
 
 def _check_local(root: str | Path) -> None:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from floodlab.cluster.ray_env import ensure_ray
 from floodlab.errors import ClusterError, FloodlabError, SpecError, TrainingError
 from floodlab.specs import ExperimentSpec, spec_to_dict, with_values
 from floodlab.tracking import RunDir
-from floodlab.train.ray_env import ensure_ray
 from floodlab.train.worker import FAULT_ENV, train_fn_per_worker
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def build_trainer(
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from floodlab.data.prepare import ensure_store
+    from floodlab.data.convert.prepare import ensure_store
 
     resources = dict(ray.cluster_resources())
     t = spec.trainer
@@ -192,8 +192,8 @@ def _preflight(spec: ExperimentSpec, run: RunDir) -> None:
 
     Also records the normalisation parameters in the run directory.
     """
-    from floodlab.data.dataset import FloodDataset
-    from floodlab.data.prepare import ensure_store
+    from floodlab.data.convert.prepare import ensure_store
+    from floodlab.data.load.dataset import FloodDataset
 
     data = spec.data.model_copy(update={"store": str(ensure_store(spec.data))})
     train_ds = FloodDataset(data, data.train_split, train=True, seed=spec.seed)

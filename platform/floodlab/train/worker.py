@@ -36,10 +36,11 @@ from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler, Subset, default_collate
 
 from floodlab.errors import TrainingError
+from floodlab.io import write_json
 from floodlab.specs import ExperimentSpec, validate_data
 from floodlab.tasks.base import Task
 from floodlab.tracking.checkpoint import load_checkpoint, write_checkpoint
-from floodlab.tracking.rundir import RunDir, checkpoint_dir_name, write_json
+from floodlab.tracking.rundir import RunDir, checkpoint_dir_name
 from floodlab.tracking.tensorboard import TensorBoardWriter
 from floodlab.train.loop import LoopState, fit
 from floodlab.train.step import move_batch, unwrapped
@@ -326,7 +327,7 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
     import ray.train.torch
     from ray.train.collective import broadcast_from_rank_zero
 
-    from floodlab.data.dataset import FloodDataset
+    from floodlab.data.load.dataset import FloodDataset
     from floodlab.tasks import build_task, load_teacher
 
     spec = validate_data(config["spec"], "<train config>")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ray.train.v2._internal.execution.callback import ControllerCallback, WorkerGroupCallback
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from floodlab.tracking.rundir import atomic_write_text
+from floodlab.io import atomic_write_text
 
 if TYPE_CHECKING:
     from ray.train import Checkpoint

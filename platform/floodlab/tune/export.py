@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from floodlab.io import atomic_write_text
 from floodlab.specs import ExperimentSpec, spec_hash
-from floodlab.tracking.rundir import atomic_write_text
 from floodlab.tune import results as res
 
 

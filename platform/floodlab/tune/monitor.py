@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from ray.tune import Callback
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 
+from floodlab.io import atomic_write_text
 from floodlab.specs.tune import TuneSpec
-from floodlab.tracking.rundir import atomic_write_text
 from floodlab.tune import results as res
 from floodlab.tune.export import SweepProgress
 from floodlab.tune.trial import trial_record

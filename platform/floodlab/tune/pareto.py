@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+from floodlab.io import save_figure
 
 logger = logging.getLogger(__name__)
 
@@ -109,15 +109,6 @@ def plot_front(
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_figure(fig, path, bbox_inches=None)
     logger.info("wrote the Pareto front plot %s", path)
     return path

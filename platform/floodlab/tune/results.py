@@ -15,10 +15,10 @@ from typing import Any
 import yaml
 
 from floodlab.errors import FloodlabError
+from floodlab.io import atomic_write_text, write_json
 from floodlab.specs import ExperimentSpec, dump_spec, spec_to_dict, validate_data, with_values
 from floodlab.specs.train import METRIC_PATTERN
 from floodlab.specs.tune import TuneSpec
-from floodlab.tracking.rundir import atomic_write_text, write_json
 from floodlab.tune.pareto import non_dominated, plot_front
 
 logger = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from floodlab.io import atomic_write_text
 from floodlab.specs import validate_data
 from floodlab.specs.tune import TuneSpec
-from floodlab.tracking.rundir import atomic_write_text
 from floodlab.tune.results import (
     ERROR,
     INTERRUPTED,

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from floodlab.errors import ClusterError, FloodlabError, SpecError
+from floodlab.io import atomic_write_text
 from floodlab.specs import ExperimentSpec, dump_spec, load_spec, spec_hash, spec_to_dict
 from floodlab.specs.tune import TuneSpec
-from floodlab.tracking.rundir import atomic_write_text
 from floodlab.tune import results as res
 from floodlab.tune.export import SweepProgress, SweepResult, export_results
 from floodlab.tune.hparams import write_hparams_config
@@ -262,8 +262,8 @@ def run_sweep(
     import ray.tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-    from floodlab.data.prepare import ensure_store
-    from floodlab.train.ray_env import ensure_ray
+    from floodlab.cluster.ray_env import ensure_ray
+    from floodlab.data.convert.prepare import ensure_store
     from floodlab.tune.monitor import SESSIONS, SweepMonitor, SweepSession
 
     if resume:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import numpy as np
 from floodlab.data.geotiff import write_raster
 from floodlab.data.synth.scene import make_scene
 from floodlab.data.synth.splitplan import split_groups
+from floodlab.io import atomic_write_text
 
 # Images per region of interest (ROI): CloudSEN12 samples several dates per ROI.
 IMAGES_PER_ROI = 2
@@ -61,9 +61,7 @@ def write(
         if progress:
             progress(1)
     for split, ids in rows.items():
-        tmp = root / f".{split}.csv.tmp"
-        tmp.write_text("".join(f"{pid}\n" for pid in ids))
-        os.replace(tmp, root / f"{split}.csv")
+        atomic_write_text(root / f"{split}.csv", "".join(f"{pid}\n" for pid in ids))
     return root
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from floodlab.bands import S1_BANDS, S2_BANDS
 from floodlab.data.geotiff import write_raster
 from floodlab.data.otsu import otsu_water_mask
 from floodlab.data.synth.scene import THICK, Scene, make_scene
+from floodlab.io import atomic_write_text
 
 # Flood events of the real dataset and a plausible (lon, lat) of each, degrees.
 EVENTS: dict[str, tuple[float, float]] = {
@@ -179,9 +179,7 @@ def write(
             continue
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows(lines)
-        tmp = splits / f".flood_{split}_data.csv.tmp"
-        tmp.write_text(buf.getvalue())
-        os.replace(tmp, splits / f"flood_{split}_data.csv")
+        atomic_write_text(splits / f"flood_{split}_data.csv", buf.getvalue())
     return base
 
 

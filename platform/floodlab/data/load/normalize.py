@@ -171,7 +171,7 @@ def normalization_params(spec_data: Any, store: Any) -> dict[str, Any]:
 
     Args:
         spec_data: a `DataSpec`.
-        store: an open `floodlab.data.store.Store` (training-split statistics).
+        store: an open `floodlab.data.load.store.Store` (training-split statistics).
 
     Returns:
         {"mode", "target_clip", "image"|"optical"|"target": {"bands", "coefficients",

@@ -24,7 +24,7 @@ from dask.callbacks import Callback
 from zarr.codecs import BloscCodec
 
 from floodlab.bands import DERIVED_BANDS
-from floodlab.data.chipwrite import (
+from floodlab.data.convert.chipwrite import (
     check_chip,
     chip_files,
     convert_chip,
@@ -35,10 +35,10 @@ from floodlab.data.chipwrite import (
     write_chip,
     written_chips,
 )
-from floodlab.data.finalise import finalise
+from floodlab.data.convert.finalise import finalise
+from floodlab.data.convert.splits import split_plan
+from floodlab.data.load.store import STORE_FORMAT, read_attrs
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
-from floodlab.data.splits import split_plan
-from floodlab.data.store import STORE_FORMAT, read_attrs
 from floodlab.data.units import units_provenance
 from floodlab.errors import DataError, UnitsError
 from floodlab.writable import check_output
@@ -199,7 +199,7 @@ def convert(
     seed: int = 0,
     compression: str = DEFAULT_COMPRESSION,
 ) -> Path:
-    """Convert the raw dataset at `src` into the Zarr store `out` (see floodlab.data.store).
+    """Convert the raw dataset at `src` into the Zarr store `out` (see floodlab.data.load.store).
 
     Args:
         dataset: layout name (sen1floods11, sen12ms, deepflood, cloudsen12, sarkd).

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from floodlab.data.chunks import ChunkWriter
 from floodlab.data.derive import derive_stack, inputs_of
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.errors import DataError, UnitsError
+from floodlab.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -241,10 +241,7 @@ def write_chip(path: str, i: int, chip: Chip, schema: dict[str, Any]) -> dict[st
         "present": present,
     }
     # Last, atomically: a chip without its record is converted again on resume.
-    final = Path(path) / PROGRESS / f"{i}.json"
-    tmp = final.with_name(f".{i}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(record))
-    os.replace(tmp, final)
+    atomic_write_text(Path(path) / PROGRESS / f"{i}.json", json.dumps(record))
     return {"i": i, "id": chip.ref.id, "label_source": source, "bad": None}
 
 

@@ -12,9 +12,9 @@ from torch.utils.data import Dataset
 
 from floodlab.bands import SARKD_BANDS
 from floodlab.data import sample as S
-from floodlab.data.normalize import normalization_params, normalize_with_params
-from floodlab.data.store import Store, open_store
-from floodlab.data.transforms import augment_spatial, brightness_contrast, crop_for, pad
+from floodlab.data.load.normalize import normalization_params, normalize_with_params
+from floodlab.data.load.store import Store, open_store
+from floodlab.data.load.transforms import augment_spatial, brightness_contrast, crop_for, pad
 from floodlab.errors import DataError
 from floodlab.specs import DataSpec
 
@@ -25,11 +25,11 @@ LABEL_ARRAY = {"hand": "label", "weak": "label_weak"}
 
 
 class FloodDataset(Dataset):
-    """Patches of one split of a converted Zarr store (see floodlab.data.store).
+    """Patches of one split of a converted Zarr store (see floodlab.data.load.store).
 
     Samples are dicts with the keys of `floodlab.data.sample`:
 
-    - IMAGE (C, P, P) float32: `image_bands`, normalised (floodlab.data.normalize);
+    - IMAGE (C, P, P) float32: `image_bands`, normalised (floodlab.data.load.normalize);
     - MASK (P, P) float32 {0, 1} and VALID (P, P) bool: VALID is the chip's label >= 0
       and every image band has data; MASK is 1 for water (or cloud) and 0 where invalid.
       `label: flood` takes each chip's label from its source (hand -> `label`, weak ->

@@ -1,6 +1,6 @@
 """Read-only access to a converted Zarr v3 store: band names, splits, statistics, windows.
 
-Layout (written by `floodlab.data.convert`; N chips of H x W pixels, one chip per chunk
+Layout (written by `floodlab.data.convert.pipeline`; N chips of H x W pixels, one chip per chunk
 along N):
 
 ==============  ===============  =========  ===============================================

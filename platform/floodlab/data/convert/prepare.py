@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from floodlab.data.convert import convert, is_complete
-from floodlab.data.store import missing_store_message
+from floodlab.data.convert.pipeline import convert, is_complete
+from floodlab.data.load.store import missing_store_message
 from floodlab.errors import DatasetNotFoundError
 from floodlab.specs import DataSpec
 

@@ -13,11 +13,16 @@ import numpy as np
 import zarr
 
 from floodlab import __version__
-from floodlab.data.chipwrite import PROGRESS, fill_value, read_progress, written_chips
 from floodlab.data.chunks import ChunkReader
+from floodlab.data.convert.chipwrite import (
+    PROGRESS,
+    fill_value,
+    read_progress,
+    written_chips,
+)
+from floodlab.data.convert.stats import band_statistics, class_balance
+from floodlab.data.load.store import IMAGE_MODALITIES, SKIPPED_SPLIT, STORE_FORMAT, strings
 from floodlab.data.sources.base import ChipRef
-from floodlab.data.stats import band_statistics, class_balance
-from floodlab.data.store import IMAGE_MODALITIES, SKIPPED_SPLIT, STORE_FORMAT, strings
 from floodlab.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -70,7 +75,7 @@ def finalise(
     """Consolidate per-chip bookkeeping, compute statistics, write attrs, mark complete.
 
     `provenance_extra` joins the store's provenance: how the splits were made ("splits",
-    see `floodlab.data.splits.split_plan`) and the SAR input units ("sar_units").
+    see `floodlab.data.convert.splits.split_plan`) and the SAR input units ("sar_units").
     """
     root = zarr.open_group(str(part), mode="r+")
     split_array = root["split"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Any
 
-from floodlab.data.store import Store
+from floodlab.data.load.store import Store
 
 
 def _num(value: Any) -> str:

@@ -1,0 +1,5 @@
+"""`python -m floodlab.cli`: the same as the `floodlab` command."""
+
+from floodlab.cli import main
+
+main()

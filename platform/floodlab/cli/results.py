@@ -1,0 +1,189 @@
+"""Verbs that use trained runs: `evaluate` a split, `predict` whole scenes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from floodlab.cli.app import main
+from floodlab.cli.common import (
+    checkpoint_option,
+    overwrite_option,
+    ray_address_option,
+    root_option,
+    units_option,
+    user_errors,
+)
+
+
+@main.command("evaluate")
+@click.argument("run")
+@click.option(
+    "--split", default=None, help="Split to evaluate (default: the spec's data.test_split)."
+)
+@click.option("--store", default=None, help="Evaluate on another converted store (same bands).")
+@click.option("--without-optical", is_flag=True, help="FLoRA: evaluate from SAR alone only.")
+@checkpoint_option
+@root_option
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@overwrite_option("the reports of an earlier evaluation of the split")
+@user_errors
+def evaluate_cmd(
+    run: str,
+    split: str | None,
+    store: str | None,
+    without_optical: bool,
+    checkpoint: str,
+    root: str,
+    batch_size: int,
+    overwrite: bool,
+) -> None:
+    """Evaluate RUN on a split: metrics, per-image CSV, confusion matrix, panels, Otsu baseline."""
+    from tqdm import tqdm
+
+    from floodlab.predict.evaluate import evaluate_run
+
+    with tqdm(desc=f"evaluate {run}", unit="img") as bar:
+        report = evaluate_run(
+            run,
+            split=split,
+            store=store,
+            without_optical=without_optical,
+            checkpoint=checkpoint,
+            root=root,
+            batch_size=batch_size,
+            progress=bar.update,
+            overwrite=overwrite,
+        )
+    from floodlab.predict.report import format_table
+
+    click.echo(format_table(report))
+    for name, path in report["files"].items():
+        click.echo(f"{name + ':':<17}{path}")
+
+
+@main.command()
+@click.argument("run")
+@click.argument("scenes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Flood map to write: band 1 water probability, band 2 mask (float32, nodata 255).",
+)
+@click.option(
+    "--bands",
+    default=None,
+    metavar="VV,VH",
+    help="Names of every input band in file order (default: band descriptions, file names, order).",
+)
+@click.option(
+    "--window",
+    default=256,
+    show_default=True,
+    type=click.IntRange(min=8),
+    help="Window side in pixels.",
+)
+@click.option(
+    "--overlap",
+    default=64,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Overlap of neighbouring windows (<= window/2).",
+)
+@click.option(
+    "--threshold",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Probability from which a pixel is water.",
+)
+@click.option("--cog", is_flag=True, help="Write a Cloud-Optimised GeoTIFF (with overviews).")
+@click.option(
+    "--batch-size",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Windows per model call.",
+)
+@checkpoint_option
+@root_option
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    help="Where the model runs (auto: CUDA when available).",
+)
+@ray_address_option("to spread the scene's strips over")
+@click.option(
+    "--parallel",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Ray workers (0: in this process).",
+)
+@units_option
+@overwrite_option("an existing output file (never an input scene)")
+@user_errors
+def predict(
+    run: str,
+    scenes: tuple[Path, ...],
+    out: Path,
+    bands: str | None,
+    window: int,
+    overlap: int,
+    threshold: float,
+    cog: bool,
+    batch_size: int,
+    checkpoint: str,
+    root: str,
+    device: str,
+    address: str | None,
+    parallel: int,
+    units: str | None,
+    overwrite: bool,
+) -> None:
+    """Map flood water over whole scenes: RUN's model on SCENES (one file, or one per band)."""
+    from tqdm import tqdm
+
+    from floodlab.data.geotiff import raster_info
+    from floodlab.predict.restore import load_trained
+    from floodlab.predict.scene import RunPredictor, predict_scene
+    from floodlab.writable import check_output
+
+    # Before the run and the scene are read (the RGB sidecar is checked once the model is).
+    check_output(out, option="-o/--out", inputs=scenes, overwrite=overwrite)
+    height = raster_info(scenes[0]).height
+    trained = load_trained(run, root=root, checkpoint=checkpoint)
+    model = RunPredictor.from_trained(trained, device=device)
+    with tqdm(total=height, desc=f"predict {scenes[0].name}", unit="row") as bar:
+        result = predict_scene(
+            model.predict_fn,
+            list(scenes),
+            out,
+            bands=model.bands,
+            input_bands=[b.strip() for b in bands.split(",")] if bands else None,
+            normalize=model.normalize,
+            window=window,
+            overlap=overlap,
+            batch_size=batch_size,
+            threshold=threshold,
+            cog=cog,
+            write_rgb=model.write_rgb,
+            address=address,
+            parallel=parallel,
+            use_gpu=device == "cuda",
+            tags={"FLOODLAB_RUN": str(run), "FLOODLAB_CHECKPOINT": checkpoint},
+            progress=bar.update,
+            units=units,
+            overwrite=overwrite,
+        )
+    click.echo(
+        f"wrote {result.path} ({result.width}x{result.height} px, "
+        f"{100 * result.water_fraction:.1f}% of valid pixels water)"
+    )
+    if result.rgb_path:
+        click.echo(f"wrote {result.rgb_path} (translated RGB)")
