@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # floodlab's two entry points on a fresh machine:
 #   bash run.sh demo   the main job end to end on the embedded defaults (local Ray, synthetic data)
-#   bash run.sh test   the test suite
+#   bash run.sh test   ruff (lint and format), mypy, then the test suite
 # Both create a project-local virtual environment in .venv on first use. torch 2.13.0 is
 # installed before anything else so that pip never resolves torch itself (which would pull
 # a CUDA build on a CPU-only machine); the project's own range admits the installed build.
@@ -38,6 +38,10 @@ case "$cmd" in
         ;;
     test)
         setup
+        # House habits first (seconds), then the suite.
+        "$VENV/bin/ruff" check platform tests benchmarks
+        "$VENV/bin/ruff" format --check platform tests benchmarks
+        "$VENV/bin/mypy"
         exec "$VENV/bin/python" -m pytest -q "$@"
         ;;
     setup)

@@ -75,7 +75,7 @@ def build_model(args: argparse.Namespace) -> tuple[Any, Any]:
     import torch
 
     from floodlab.data.load.normalize import band_coefficients, normalize_with_params
-    from floodlab.predict.scene import TaskPredictFn
+    from floodlab.predict.predictor import TaskPredictFn
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -93,8 +93,9 @@ def run_main_job(
     from floodlab.data.convert.prepare import ensure_store
     from floodlab.data.synth.fullscene import write_scene
     from floodlab.predict.evaluate import evaluate_run
+    from floodlab.predict.predictor import RunPredictor
     from floodlab.predict.restore import load_trained
-    from floodlab.predict.scene import RunPredictor, predict_scene
+    from floodlab.predict.scene import predict_scene
     from floodlab.tune.tuner import run_sweep
 
     if spec.tune is None:

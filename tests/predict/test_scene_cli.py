@@ -95,7 +95,8 @@ def test_a_flora_task_maps_from_sar_alone_and_writes_its_rgb(tmp_path: Path) -> 
     import torch
 
     from floodlab.data.load.normalize import band_coefficients
-    from floodlab.predict.scene import RunPredictor, predict_scene
+    from floodlab.predict.predictor import RunPredictor
+    from floodlab.predict.scene import predict_scene
     from floodlab.specs import load_spec
     from floodlab.tasks import build_task
 

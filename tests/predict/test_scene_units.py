@@ -49,7 +49,7 @@ def prob_of_db(db: np.ndarray) -> np.ndarray:
 def fake_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """`floodlab predict` with a pixelwise model on physical dB instead of a trained run."""
     import floodlab.predict.restore
-    from floodlab.predict.scene import RunPredictor
+    from floodlab.predict.predictor import RunPredictor
 
     def predict_fn(batch: np.ndarray) -> dict[str, np.ndarray]:
         return {"prob": prob_of_db(batch[:, :1])}

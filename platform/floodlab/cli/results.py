@@ -150,8 +150,9 @@ def predict(
     from tqdm import tqdm
 
     from floodlab.data.geotiff import raster_info
+    from floodlab.predict.predictor import RunPredictor
     from floodlab.predict.restore import load_trained
-    from floodlab.predict.scene import RunPredictor, predict_scene
+    from floodlab.predict.scene import predict_scene
     from floodlab.writable import check_output
 
     # Before the run and the scene are read (the RGB sidecar is checked once the model is).

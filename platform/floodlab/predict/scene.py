@@ -18,14 +18,11 @@ z-scores), which is what the training loop does with NaN inputs.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import rasterio
@@ -34,21 +31,14 @@ from floodlab.data.units import units_provenance
 from floodlab.errors import DataError
 from floodlab.predict.blend import Normalize, PredictFn, StripBlender, StripModel, StripResult
 from floodlab.predict.scene_io import BLOCK, OUTPUT_NODATA, SceneInputs, SceneWriter
+from floodlab.predict.scene_ray import n_workers, strips_on_ray
 from floodlab.predict.windows import StripPlan, check_window
 from floodlab.writable import check_output
 
 log = logging.getLogger(__name__)
 
 
-__all__ = [
-    "OUTPUT_NODATA",
-    "PredictFn",
-    "RunPredictor",
-    "SceneResult",
-    "TaskPredictFn",
-    "predict_scene",
-    "rgb_path_for",
-]
+__all__ = ["OUTPUT_NODATA", "PredictFn", "SceneResult", "predict_scene", "rgb_path_for"]
 
 
 @dataclass
@@ -75,73 +65,6 @@ class SceneResult:
     def water_fraction(self) -> float:
         """Share of valid pixels mapped as water (0 when no pixel is valid)."""
         return self.water_pixels / self.valid_pixels if self.valid_pixels else 0.0
-
-
-class TaskPredictFn:
-    """A `PredictFn` over a trained Task: numpy batch -> ``task.predict`` -> numpy outputs.
-
-    The device is chosen on first use in the process that runs it (a Ray worker may
-    have a GPU the driver lacks): "auto" takes CUDA when available.
-    """
-
-    def __init__(self, task: Any, device: str = "auto"):
-        self.task, self.device = task, device
-        self._device: Any = None
-
-    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """(B, C, h, w) normalised input -> {"prob": (B, 1, h, w), ["rgb": (B, 3, h, w)]}."""
-        import torch
-
-        from floodlab.data.sample import IMAGE
-
-        if self._device is None:
-            name = self.device
-            if name == "auto":
-                name = "cuda" if torch.cuda.is_available() else "cpu"
-            self._device = torch.device(name)
-            self.task.to(self._device)
-            self.task.eval()
-        with torch.inference_mode():
-            out = self.task.predict({IMAGE: torch.from_numpy(batch).to(self._device)})
-        return {k: v.float().cpu().numpy() for k, v in out.items() if k in ("prob", "rgb")}
-
-
-@dataclass
-class RunPredictor:
-    """What `predict_scene` needs from a trained run.
-
-    Attributes:
-        predict_fn: the run's model as a `PredictFn`.
-        normalize: the run's saved training normalisation of the image bands.
-        bands: the model's input bands, in order.
-        write_rgb: whether the model translates SAR to RGB (FLoRA).
-    """
-
-    predict_fn: TaskPredictFn
-    normalize: Normalize
-    bands: list[str]
-    write_rgb: bool
-
-    @classmethod
-    def from_trained(cls, trained: Any, device: str = "auto") -> RunPredictor:
-        """Build from `floodlab.predict.restore.load_trained(...)`'s result.
-
-        Band-agnostic (SAR-KD) students predict from the first of
-        ``data.agnostic_val_bands`` (VV by default), as in their validation.
-        """
-        from floodlab.data.load.normalize import normalize_with_params
-
-        data = trained.spec.data
-        bands = [data.agnostic_val_bands[0]] if data.band_agnostic else list(data.image_bands)
-        normalize = functools.partial(
-            normalize_with_params, params=trained.normalization, which="image", bands=bands
-        )
-        return cls(
-            predict_fn=TaskPredictFn(trained.task, device),
-            normalize=normalize,
-            bands=bands,
-            write_rgb=trained.spec.model.kind == "flora",
-        )
 
 
 def rgb_path_for(out_path: str | Path) -> Path:
@@ -280,10 +203,10 @@ def predict_scene(
                         **geo,
                     )
                 )
-            n_workers = _n_workers(address, parallel)
+            workers = n_workers(address, parallel)
             strips: Generator[StripResult, None, None] = (
-                _strips_on_ray(scene, plan, model, n_workers, address, use_gpu)
-                if n_workers
+                strips_on_ray(scene, plan, model, workers, address, use_gpu)
+                if workers
                 else (
                     model(k, scene.read_strip(plan.strip_rows(k), plan.strip_cols()))
                     for k in range(plan.n_strips)
@@ -355,70 +278,3 @@ def _blend_and_write(
         if progress is not None:
             progress(done.values.shape[1])
     return valid_px, water_px
-
-
-def _n_workers(address: str | None, parallel: int) -> int:
-    """Ray workers to use: `parallel` if given; with an address, the cluster's CPUs (max 8)."""
-    if parallel < 0:
-        raise DataError(f"--parallel: `parallel >= 0` must hold, but got {parallel}")
-    if parallel or address is None:
-        return parallel
-    _connect(address)
-    import ray
-
-    return max(1, min(8, int(ray.cluster_resources().get("CPU", 1))))
-
-
-def _connect(address: str | None) -> None:
-    """Join (or start) Ray: the running session if there is one, else `ensure_ray`."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    from floodlab.cluster.ray_env import ensure_ray
-
-    ensure_ray(address)
-
-
-class _StripWorker:
-    """Ray actor that keeps one `StripModel` (and its network) loaded across strips."""
-
-    def __init__(self, model: StripModel):
-        self.model = model
-
-    def run(self, index: int, raw: np.ndarray) -> StripResult:
-        return self.model(index, raw)
-
-
-def _strips_on_ray(
-    scene: SceneInputs,
-    plan: StripPlan,
-    model: StripModel,
-    n_workers: int,
-    address: str | None,
-    use_gpu: bool,
-) -> Generator[StripResult, None, None]:
-    """Predict strips on Ray actors; the driver reads inputs and yields results in order.
-
-    At most two strips per worker are in flight, so the driver's memory stays bounded
-    however many strips the scene has.
-    """
-    import ray
-
-    _connect(address)
-    actor_cls: Any = ray.remote(num_cpus=1, num_gpus=1 if use_gpu else 0)(_StripWorker)
-    model_ref = ray.put(model)
-    actors = [actor_cls.remote(model_ref) for _ in range(n_workers)]
-    log.info("predicting on %d Ray workers", n_workers)
-    pending: deque[Any] = deque()
-    try:
-        for k in range(plan.n_strips):
-            raw = scene.read_strip(plan.strip_rows(k), plan.strip_cols())
-            pending.append(actors[k % n_workers].run.remote(k, raw))
-            while len(pending) >= 2 * n_workers:
-                yield ray.get(pending.popleft())
-        while pending:
-            yield ray.get(pending.popleft())
-    finally:
-        for actor in actors:
-            ray.kill(actor)

@@ -31,7 +31,6 @@ with NaN. Chips missing a modality hold its nodata value there and `present` is 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -41,11 +40,10 @@ from typing import Any
 
 import numpy as np
 import zarr
-from zarr.core.sync import sync
 
 from floodlab.bands import DERIVED_BANDS
-from floodlab.data.chunks import ChunkReader
 from floodlab.data.derive import derive_stack, inputs_of
+from floodlab.data.load.reads import ChipReads, Window
 from floodlab.errors import DataError, DatasetNotFoundError
 
 log = logging.getLogger(__name__)
@@ -54,8 +52,6 @@ STORE_FORMAT = 1  # bumped when the layout changes incompatibly
 IMAGE_MODALITIES: tuple[str, ...] = ("s1", "s2", "aux", "derived")  # (N, C, H, W) band arrays
 LABEL_ARRAYS: tuple[str, ...] = ("label", "label_weak")  # (N, H, W) int8, -1 invalid
 SKIPPED_SPLIT = "skipped"
-
-Window = tuple[int, int, int, int]  # (y0, x0, h, w) in pixels
 
 
 def missing_store_message(path: str | Path, dataset: str | None = None) -> str:
@@ -99,9 +95,9 @@ class Store:
                 "re-run `floodlab convert` to finish or rewrite it"
             )
         self.attrs: dict[str, Any] = attrs
-        self._arrays: dict[str, zarr.Array] = {}
         self._plans: dict[tuple[str, ...], dict[str, list[int]]] = {}
-        self._chunk_readers: dict[str, ChunkReader | None] = {}
+        h, w = attrs["chip_shape"]
+        self._reads = ChipReads(self.path, self.group, (int(h), int(w)), direct_reads)
 
     # -- metadata ---------------------------------------------------------------------
     def __len__(self) -> int:
@@ -263,32 +259,7 @@ class Store:
     # -- pixels ---------------------------------------------------------------------------
     def array(self, name: str) -> zarr.Array:
         """The raw Zarr array `name` (cached handle)."""
-        if name not in self._arrays:
-            try:
-                self._arrays[name] = self.group[name]  # type: ignore[assignment]
-            except KeyError:
-                raise DataError(
-                    f"{self.path}: no array '{name}'; the store has {sorted(self.group.keys())}"
-                ) from None
-        return self._arrays[name]
-
-    def _selection(self, i: int, window: Window | None, ndim: int) -> tuple[Any, ...]:
-        if window is None:
-            ys, xs = slice(None), slice(None)
-        else:
-            y0, x0, h, w = window
-            H, W = self.chip_shape
-            if y0 < 0 or x0 < 0 or h <= 0 or w <= 0 or y0 + h > H or x0 + w > W:
-                raise ValueError(f"window {window} outside the {H}x{W} chip")
-            ys, xs = slice(y0, y0 + h), slice(x0, x0 + w)
-        return (int(i), slice(None), ys, xs) if ndim == 4 else (int(i), ys, xs)
-
-    def _reader(self, name: str) -> ChunkReader | None:
-        """The direct chunk reader of array `name` (None: read through zarr)."""
-        if name not in self._chunk_readers:
-            direct = ChunkReader.open(self.path / name) if self.direct_reads else None
-            self._chunk_readers[name] = direct
-        return self._chunk_readers[name]
+        return self._reads.array(name)
 
     def read_raw(
         self,
@@ -296,11 +267,7 @@ class Store:
         arrays: Sequence[str] | Mapping[str, Sequence[int] | None],
         window: Window | None = None,
     ) -> dict[str, np.ndarray]:
-        """Read several arrays of chip i, in stored dtype/units.
-
-        Arrays in the converter's layout are read directly from their chunk files
-        (`floodlab.data.chunks`), band by band so that only the needed bands are read;
-        anything else goes through zarr in one concurrent request.
+        """Read several arrays of chip i, in stored dtype/units (see `ChipReads.read`).
 
         Args:
             i: chip index.
@@ -312,39 +279,7 @@ class Store:
             name -> (C, h, w) for band arrays (the requested channels, in that order),
             (h, w) for label-like arrays.
         """
-        wanted = dict(arrays) if isinstance(arrays, Mapping) else dict.fromkeys(arrays)
-        out: dict[str, np.ndarray] = {}
-        slow: list[str] = []
-        for name, channels in wanted.items():
-            fast = self._reader(name)
-            if fast is None:
-                slow.append(name)
-            elif channels is not None and len(fast.shape) == 4:
-                y, x = self._selection(i, window, 4)[2:]
-                out[name] = np.stack([fast.read((int(i), int(c), y, x)) for c in channels])
-            else:
-                out[name] = fast.read(self._selection(i, window, len(fast.shape)))
-        if slow:
-            # zarr reads a missing chunk as its fill value: make sure the store is still there.
-            if not (self.path / "zarr.json").is_file():
-                raise DataError(
-                    f"{self.path}: the store disappeared while in use (deleted, moved or "
-                    "unmounted); restore it or re-run `floodlab convert`, then start again"
-                )
-            zarrays = [self.array(n) for n in slow]
-            sels = [self._selection(i, window, a.ndim) for a in zarrays]
-
-            async def gather() -> list[Any]:
-                return await asyncio.gather(
-                    *[a.async_array.getitem(s) for a, s in zip(zarrays, sels, strict=True)]
-                )
-
-            # One round trip to zarr's I/O loop for every such array of the sample.
-            for n, r in zip(slow, sync(gather()), strict=True):
-                channels = wanted[n]
-                r = np.asarray(r)
-                out[n] = r[list(channels)] if channels is not None and r.ndim == 3 else r
-        return {n: out[n] for n in wanted}
+        return self._reads.read(i, arrays, window)
 
     def to_physical(self, modality: str, raw: np.ndarray) -> np.ndarray:
         """Stored values -> float32 physical units with NaN at nodata (s2: 0 -> NaN)."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from floodlab.data.load.store import Window
+from floodlab.data.load.reads import Window
 
 
 @dataclass(frozen=True)
