@@ -15,10 +15,12 @@ from floodlab.cli import main
 from floodlab.data.convert.pipeline import convert, is_complete, partial_path
 from floodlab.data.convert.splits import grouped_splits
 from floodlab.data.load.store import open_store
+from floodlab.data.registry import dataset_names
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.data.synth import write_synthetic
 from floodlab.errors import DataError, DatasetNotFoundError, OutputPathError
-from floodlab.specs.data import DATASETS
+
+DATASETS = dataset_names()
 
 
 class MemoryReader(SourceReader):

@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from floodlab.data.registry import dataset_names
 from floodlab.data.sources import READERS, get_reader
 from floodlab.data.synth import WRITERS, write_synthetic
-from floodlab.specs.data import DATASETS
+
+DATASETS = dataset_names()
 
 
 def test_registry_covers_every_dataset() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import click
@@ -83,6 +83,33 @@ units_option = click.option(
     help="Units of the SAR input, converted to dB: db, linear (power, 10*log10) or amplitude "
     "(20*log10). Default: dB expected; values that cannot be dB are refused.",
 )
+
+
+class DatasetChoice(click.Choice):
+    """A choice among the registered datasets (`floodlab.data.registry`), looked up lazily.
+
+    The registry imports the readers (numpy, rasterio) to collect its entries; asking for
+    the names only when an argument is parsed or a verb's help is shown keeps
+    `floodlab --help` and the verbs that need no data from importing them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The registered dataset names."""
+        from floodlab.data.registry import dataset_names
+
+        return dataset_names()
+
+    @choices.setter
+    def choices(self, value: Iterable[str]) -> None:
+        """Ignored: the choices are always the registry's."""
+
+
+# The DATASET argument of `floodlab synth` and `floodlab convert`.
+dataset_argument = click.argument("dataset", type=DatasetChoice())
 
 
 def overwrite_option(what: str) -> Callable[[F], F]:

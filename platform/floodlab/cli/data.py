@@ -10,15 +10,14 @@ import click
 
 from floodlab.cli.app import main
 from floodlab.cli.common import (
+    dataset_argument,
     units_option,
     user_errors,
 )
 
 
 @main.command()
-@click.argument(
-    "dataset", type=click.Choice(["sen1floods11", "sen12ms", "deepflood", "cloudsen12", "sarkd"])
-)
+@dataset_argument
 @click.option(
     "--out",
     required=True,
@@ -44,9 +43,7 @@ def synth(dataset: str, out: Path, chips: int, size: int, seed: int) -> None:
 
 
 @main.command("convert")
-@click.argument(
-    "dataset", type=click.Choice(["sen1floods11", "sen12ms", "deepflood", "cloudsen12", "sarkd"])
-)
+@dataset_argument
 @click.argument("src", type=click.Path(path_type=Path))
 @click.option(
     "--out", required=True, type=click.Path(path_type=Path), help="Store to create (*.zarr)."

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from floodlab.bands import ALL_BANDS
 from floodlab.specs.base import StrictModel
+from floodlab.specs.paths import closest
 
-DatasetName = Literal["sen1floods11", "sen12ms", "deepflood", "cloudsen12", "sarkd"]
-DATASETS: tuple[str, ...] = ("sen1floods11", "sen12ms", "deepflood", "cloudsen12", "sarkd")
+
+def registered_datasets() -> tuple[str, ...]:
+    """The dataset names `data.dataset` accepts: those of `floodlab.data.registry`.
+
+    The registry is the one declaration of datasets; it collects its entries by importing
+    the readers (numpy, rasterio), which `import floodlab.specs` must not do. So the names
+    are looked up here, when a spec is validated or the JSON schema is written, rather
+    than copied into a `Literal` that would have to be kept in step by hand.
+    """
+    from floodlab.data.registry import dataset_names
+
+    return dataset_names()
+
+
+def _dataset_enum(schema: dict[str, Any]) -> None:
+    """List the registered names as the JSON-schema `enum` of `data.dataset` (for editors)."""
+    schema["enum"] = list(registered_datasets())
 
 
 class SynthSpec(StrictModel):
@@ -49,7 +65,10 @@ class AugmentSpec(StrictModel):
 class DataSpec(StrictModel):
     """Where samples come from and what a sample holds."""
 
-    dataset: DatasetName = Field(description="Source dataset the store was converted from.")
+    dataset: str = Field(
+        description="Source dataset the store was converted from (a registered dataset name).",
+        json_schema_extra=_dataset_enum,
+    )
     store: str | None = Field(
         None, description="Path or URI of the converted Zarr store; default data/<dataset>.zarr."
     )
@@ -71,7 +90,7 @@ class DataSpec(StrictModel):
         description="Optical bands returned as `target` for translation (FLoRA, CycleGAN).",
     )
     label_sources: list[Literal["hand", "weak"]] = Field(
-        default_factory=lambda: ["hand"],
+        default_factory=lambda: list[Literal["hand", "weak"]](["hand"]),
         description="Which labels to train on: hand labels, weak (Otsu) labels, or both mixed.",
     )
     label: Literal["flood", "cloud", "none"] = Field(
@@ -114,6 +133,16 @@ class DataSpec(StrictModel):
     limit_chips: int | None = Field(
         None, ge=1, description="Use at most this many chips per split (smoke runs)."
     )
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, name: str) -> str:
+        names = registered_datasets()
+        if name not in names:
+            hint = closest(name, names)
+            did = f" (did you mean '{hint}'?)" if hint else ""
+            raise ValueError(f"unknown dataset{did}; available: {list(names)}")
+        return name
 
     @field_validator("image_bands", "optical_bands", "target_bands", "agnostic_val_bands")
     @classmethod

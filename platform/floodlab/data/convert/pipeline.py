@@ -202,7 +202,7 @@ def convert(
     """Convert the raw dataset at `src` into the Zarr store `out` (see floodlab.data.load.store).
 
     Args:
-        dataset: layout name (sen1floods11, sen12ms, deepflood, cloudsen12, sarkd).
+        dataset: a registered dataset name (`floodlab.data.registry.dataset_names()`).
         src: the raw dataset folder.
         out: the store to create (a folder, conventionally ``*.zarr``).
         chunk: spatial chunk side in pixels (chips are one chunk along N either way).

@@ -5,28 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from floodlab.data.convert.pipeline import convert, is_complete
 from floodlab.data.load.store import missing_store_message
+from floodlab.data.registry import get_dataset
 from floodlab.errors import DatasetNotFoundError
 from floodlab.specs import DataSpec
 
 log = logging.getLogger(__name__)
-
-# Reader options of synthetic sources: Sen1Floods11 stores hold both label sources so that
-# hand-only and mixed hand+weak specs can share one store (the Dataset filters).
-SYNTH_READER_OPTIONS: dict[str, dict[str, Any]] = {
-    "sen1floods11": {"labels": ("hand", "weak")},
-}
-# Derived bands each synthetic layout can compute (from the bands it has).
-DERIVABLE: dict[str, tuple[str, ...]] = {
-    "sen1floods11": ("RATIO", "MAGNITUDE", "NDVI", "NDWI"),
-    "sen12ms": ("RATIO", "MAGNITUDE", "NDVI", "NDWI"),
-    "deepflood": ("RATIO", "MAGNITUDE", "NDVI", "NDWI"),
-    "cloudsen12": ("NDVI", "NDWI"),
-    "sarkd": ("RATIO", "MAGNITUDE"),  # its NDVI/NDWI come as bands of the source
-}
 
 
 def ensure_store(
@@ -66,6 +52,7 @@ def ensure_store(
             )
         raise DatasetNotFoundError(missing_store_message(path, dataset) + hint)
     syn = spec_data.synthetic
+    entry = get_dataset(dataset)
     raw = path.with_name(path.name + ".raw")
     log.info("writing synthetic %s (%d chips of %d px) to %s", dataset, syn.chips, syn.size, raw)
     root = write_synthetic(dataset, raw, chips=syn.chips, size=syn.size, seed=syn.seed)
@@ -75,8 +62,8 @@ def ensure_store(
         root,
         path,
         # Every derivable band: specs of several families can share one synthetic store.
-        derived=DERIVABLE.get(dataset, ()),
-        reader_options=dict(SYNTH_READER_OPTIONS.get(dataset, {})),
+        derived=entry.derivable,
+        reader_options=dict(entry.synth_reader_options),
         progress=progress,
         seed=syn.seed,
     )

@@ -96,8 +96,7 @@ class Store:
             )
         self.attrs: dict[str, Any] = attrs
         self._plans: dict[tuple[str, ...], dict[str, list[int]]] = {}
-        h, w = attrs["chip_shape"]
-        self._reads = ChipReads(self.path, self.group, (int(h), int(w)), direct_reads)
+        self._reads = ChipReads(self.path, self.group, self.chip_shape, direct_reads)
 
     # -- metadata ---------------------------------------------------------------------
     def __len__(self) -> int:

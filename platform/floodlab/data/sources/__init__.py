@@ -1,11 +1,15 @@
-"""Readers of raw dataset layouts, one per dataset, each yielding `Chip`s (see base.py)."""
+"""Readers of raw dataset layouts, one per dataset, each yielding `Chip`s (see base.py).
+
+Each reader module registers its dataset's `DatasetEntry` (floodlab.data.registry) after
+its reader; importing this package imports them all.
+"""
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
+from floodlab.data.registry import EntryView, get_dataset, reader_options
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.data.sources.cloudsen12 import CloudSEN12Reader
 from floodlab.data.sources.common import require_modalities
@@ -16,20 +20,8 @@ from floodlab.data.sources.sen12ms import Sen12MSReader
 from floodlab.errors import ReaderOptionError
 from floodlab.specs.paths import closest
 
-# Dataset name (as in floodlab.specs.data.DATASETS) -> reader class.
-READERS: dict[str, type[SourceReader]] = {
-    "sen1floods11": Sen1Floods11Reader,
-    "sen12ms": Sen12MSReader,
-    "deepflood": DeepFloodReader,
-    "cloudsen12": CloudSEN12Reader,
-    "sarkd": SarKDReader,
-}
-
-
-def reader_options(reader: type[SourceReader]) -> dict[str, Any]:
-    """The options a reader accepts: its keyword-only `__init__` parameters -> defaults."""
-    params = inspect.signature(reader.__init__).parameters.values()
-    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+# Dataset name -> reader class, a live view of the registry.
+READERS: EntryView[type[SourceReader]] = EntryView(lambda entry: entry.reader, "readers")
 
 
 def _describe_options(reader: type[SourceReader]) -> str:
@@ -41,7 +33,7 @@ def get_reader(name: str, root: str | Path, **options: Any) -> SourceReader:
     """Build the reader of dataset `name` over the raw folder `root`.
 
     Args:
-        name: dataset name, a key of `READERS`.
+        name: a registered dataset name (`floodlab.data.registry.dataset_names()`).
         root: folder holding the raw layout.
         **options: reader options (see each reader's docstring), e.g.
             `labels=("hand", "weak")` for sen1floods11, `seasons=("winter",)` for sen12ms,
@@ -55,9 +47,7 @@ def get_reader(name: str, root: str | Path, **options: Any) -> SourceReader:
         ReaderOptionError: an option the reader does not have, or a value it refuses;
             the message lists the reader's options with their defaults.
     """
-    if name not in READERS:
-        raise KeyError(f"Unknown dataset '{name}'; available: {sorted(READERS)}")
-    reader = READERS[name]
+    reader = get_dataset(name).reader
     valid = reader_options(reader)
     unknown = [k for k in options if k not in valid]
     if unknown:
@@ -80,7 +70,7 @@ def detect_layouts(root: str | Path) -> list[str]:
     """Names of the raw layouts `root` looks like, cheaply (no listing of the whole tree).
 
     Returns:
-        Dataset names (keys of `READERS`) whose reader recognises `root`; [] for a file,
+        Dataset names (in registry order) whose reader recognises `root`; [] for a file,
         a missing path or an unrelated folder.
     """
     p = Path(root)

@@ -63,6 +63,8 @@ class SourceReader(abc.ABC):
     defaults); `floodlab.data.sources.reader_options` lists them for error messages.
     """
 
+    # The dataset's name; the reader's module registers the dataset's entry under it
+    # (floodlab.data.registry), and its card shows `bands`, `split_layout` and the options.
     name: str = ""
     # Modality -> band names the reader can return (e.g. {"s1": S1_BANDS, "s2": S2_BANDS}).
     bands: ClassVar[dict[str, tuple[str, ...]]] = {}

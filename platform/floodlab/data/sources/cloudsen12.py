@@ -11,7 +11,9 @@ from typing import ClassVar
 import numpy as np
 
 from floodlab.bands import S2_BANDS
+from floodlab.data.cards import TOA_REFLECTANCE, DatasetCard, LabelCoding, Modality, Splits
 from floodlab.data.geotiff import nodata_mask, read_raster
+from floodlab.data.registry import DatasetEntry, register_dataset
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.data.sources.common import (
     check_all_aligned,
@@ -23,6 +25,7 @@ from floodlab.data.sources.splitfiles import (
     find_split_files,
     require_listed,
 )
+from floodlab.data.synth import cloudsen12 as synth
 from floodlab.errors import DatasetNotFoundError
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,7 @@ SYNTH_HINT = "`floodlab synth cloudsen12 --out DIR` writes a synthetic folder in
 
 
 class CloudSEN12Reader(SourceReader):
-    """CloudSEN12 (Aybar et al., Scientific Data 2022), CC-BY-4.0, in the flat layout.
+    """CloudSEN12 (Aybar et al., Scientific Data 2022) in the flat layout (licence: its card).
 
     Layout read::
 
@@ -155,3 +158,60 @@ class CloudSEN12Reader(SourceReader):
             transform=s2_info.transform,
             meta={"merge_clouds": self.merge_clouds},
         )
+
+
+DATASET = register_dataset(
+    DatasetEntry(
+        reader=CloudSEN12Reader,
+        synth_write=synth.write,
+        synth_count=synth.count,
+        card=DatasetCard(
+            title="CloudSEN12 (flat GeoTIFF layout)",
+            source="https://cloudsen12.github.io/",
+            licence=(
+                "CC0-1.0 (CloudSEN12+); CC-BY-NC-4.0 on earlier HuggingFace copies - check yours"
+            ),
+            citation=(
+                "Aybar, C., Ysuhuaylas, L., Loja, J., Gonzales, K., Herrera, F., Bautista, L., "
+                "Yali, R., Flores, A., Diaz, L., Cuenca, N., Espinoza, W., Prudencio, F., "
+                "Llactayo, V., Montero, D., Sudmanns, M., Tiede, D., Mateo-Garcia, G., "
+                "Gomez-Chova, L. (2022). CloudSEN12, a global dataset for semantic understanding "
+                "of cloud and cloud shadow in Sentinel-2. Scientific Data 9, 782."
+            ),
+            modalities={
+                "s2": Modality(
+                    files=(f"{S2_DIR}/<id>.tif",),
+                    dtype="uint16",
+                    units=f"L1C {TOA_REFLECTANCE}",
+                    nodata="0 -> NaN",
+                ),
+                "cloud": Modality(
+                    files=(f"{CLOUD_DIR}/<id>.tif",),
+                    dtype="uint8",
+                    coding={
+                        CLEAR: "clear",
+                        THICK: "thick cloud",
+                        THIN: "thin cloud",
+                        SHADOW: "cloud shadow",
+                    },
+                    note="kept as the `cloud` array; mask nodata and unknown codes become 255",
+                ),
+            },
+            label=LabelCoding(
+                source="cloud",
+                classes={-1: "no S2 data, mask nodata or unknown code", 0: "clear", 1: "cloud"},
+                note=(
+                    "merge_clouds=True (default): cloud = thick or thin, clear = clear or "
+                    "shadow; merge_clouds=False: cloud = thick only"
+                ),
+            ),
+            splits=Splits(
+                group="ROI (the id prefix before `__`)",
+                note=(
+                    "the three CSVs come together; an optional header is ignored; an id in "
+                    "several files keeps the first of train, val, test"
+                ),
+            ),
+        ),
+    )
+)

@@ -9,6 +9,18 @@ from typing import ClassVar
 import numpy as np
 
 from floodlab.bands import AUX_BANDS, S1_BANDS, S2_BANDS
+from floodlab.data.cards import (
+    DB,
+    DEGREES,
+    INDEX,
+    METRES,
+    REFLECTANCE,
+    DatasetCard,
+    LabelCoding,
+    Modality,
+    Splits,
+)
+from floodlab.data.registry import DatasetEntry, register_dataset
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.data.sources.common import (
     check_all_aligned,
@@ -17,6 +29,7 @@ from floodlab.data.sources.common import (
     read_sar,
     require_modalities,
 )
+from floodlab.data.synth import deepflood as synth
 from floodlab.data.units import sar_units
 from floodlab.errors import DataError, DatasetNotFoundError
 
@@ -134,3 +147,55 @@ class DeepFloodReader(SourceReader):
             transform=infos[0].transform,
             meta={"event": ref.group},
         )
+
+
+DATASET = register_dataset(
+    DatasetEntry(
+        reader=DeepFloodReader,
+        synth_write=synth.write,
+        synth_count=synth.count,
+        card=DatasetCard(
+            title="DeepFlood multi-source flood tiles (floodlab layout)",
+            source="the DeepFlood release you obtain; files re-filed into the layout of README.md",
+            licence="that of the obtained release (not redistributed by floodlab)",
+            citation="cite the DeepFlood publication of the release you use",
+            modalities={
+                "s1": Modality(
+                    files=tuple(f"<event>/<tile>/{f}" for f in S1_FILES.values()),
+                    dtype="float32",
+                    units=DB,
+                    nodata="file tag (NaN or numeric, e.g. -9999) -> NaN",
+                    note="one file per polarisation",
+                ),
+                "s2": Modality(
+                    files=(f"<event>/<tile>/{S2_FILE}",),
+                    dtype="int16 or uint16",
+                    units=REFLECTANCE,
+                    nodata="0 -> NaN",
+                    note="optional; bands by description when present, else in this order",
+                ),
+                "aux": Modality(
+                    files=tuple(f"<event>/<tile>/{f}" for f in AUX_FILES.values()),
+                    dtype="float32",
+                    units=f"SLOPE: {DEGREES}, DTM: {METRES} above sea level",
+                    nodata="file tag -> NaN",
+                    note="optional, both or neither",
+                ),
+                "ndwi": Modality(
+                    files=(f"<event>/<tile>/{NDWI_FILE}",),
+                    dtype="float32",
+                    units=INDEX,
+                    bands=("NDWI",),
+                    note="not read: NDWI is recomputed from S2 as (B3 - B8) / (B3 + B8)",
+                ),
+                "label": Modality(
+                    files=(f"<event>/<tile>/{FLOOD_FILE}",),
+                    dtype="uint8 or int16",
+                    coding={1: "flood", 0: "dry", "nodata or other": "invalid (-1)"},
+                ),
+            },
+            label=LabelCoding(source=FLOOD_FILE, classes={-1: "invalid", 0: "dry", 1: "flood"}),
+            splits=Splits(group="event folder"),
+        ),
+    )
+)

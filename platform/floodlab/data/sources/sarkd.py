@@ -10,9 +10,12 @@ from typing import ClassVar
 import numpy as np
 
 from floodlab.bands import S1_BANDS, SARKD_BANDS
+from floodlab.data.cards import DB, INDEX, REFLECTANCE, DatasetCard, LabelCoding, Modality, Splits
 from floodlab.data.geotiff import IDENTITY
+from floodlab.data.registry import DatasetEntry, register_dataset
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.data.sources.common import require_modalities
+from floodlab.data.synth import sarkd as synth
 from floodlab.data.units import sar_to_db, sar_units
 from floodlab.errors import DataError, DatasetNotFoundError
 
@@ -179,3 +182,56 @@ class SarKDReader(SourceReader):
         label[raw == 1] = 1
         arrays["label"] = label
         return Chip(ref=ref, arrays=arrays, bands=bands, crs="", transform=IDENTITY, meta={})
+
+
+def _band_files(bands: tuple[str, ...]) -> tuple[str, ...]:
+    """The band files of a patch, one pattern per band."""
+    return tuple(f"{{train,val}}/img/<id>_{band}.npy" for band in bands)
+
+
+DATASET = register_dataset(
+    DatasetEntry(
+        reader=SarKDReader,
+        synth_write=synth.write,
+        synth_count=synth.count,
+        card=DatasetCard(
+            title="SAR-KD numpy flood patches",
+            source="numpy export of Sentinel-1/-2 flood patches (SAR-KD study format)",
+            licence="that of the Sentinel-1/-2 chips the patches were cut from",
+            citation="cite the SAR-KD publication and the source flood dataset of your patches",
+            facts={
+                "georeferencing": "none (crs '', identity transform)",
+                "normalisation": "clip to [-22.225, 0], scale to [0, 1] (in the dataset)",
+            },
+            modalities={
+                "s1": Modality(
+                    files=_band_files(S1_BANDS),
+                    dtype="float32",
+                    units=DB,
+                    nodata="NaN, plus the reader option `nodata` when given",
+                    note="required per patch",
+                ),
+                "s2": Modality(
+                    files=_band_files(OPTICAL),
+                    dtype="float32",
+                    units=REFLECTANCE,
+                    nodata="NaN",
+                    note="as stored (x 10000 in synthetic data); bands absent from a patch are omitted",
+                ),
+                "aux": Modality(
+                    files=_band_files(INDICES), dtype="float32", units=INDEX, nodata="NaN"
+                ),
+                "label": Modality(
+                    files=("{train,val}/lab/<id>.npy",),
+                    coding={1: "water", 0: "dry", "other": "invalid (-1)"},
+                ),
+            },
+            label=LabelCoding(source="lab/<id>.npy", classes={-1: "invalid", 0: "dry", 1: "water"}),
+            splits=Splits(
+                group="the patch id up to its last `_`",
+                names={"train": "train", "val": "val"},
+                note="the folder is the split; there is no test folder",
+            ),
+        ),
+    )
+)

@@ -11,7 +11,17 @@ from typing import ClassVar
 import numpy as np
 
 from floodlab.bands import S1_BANDS, S2_BANDS
+from floodlab.data.cards import (
+    CLASS_CODES,
+    DB,
+    REFLECTANCE,
+    DatasetCard,
+    LabelCoding,
+    Modality,
+    Splits,
+)
 from floodlab.data.geotiff import read_raster
+from floodlab.data.registry import DatasetEntry, register_dataset
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.data.sources.common import (
     check_all_aligned,
@@ -24,6 +34,7 @@ from floodlab.data.sources.splitfiles import (
     find_split_files,
     require_listed,
 )
+from floodlab.data.synth import sen12ms as synth
 from floodlab.data.units import sar_units
 from floodlab.errors import DataError, DatasetNotFoundError
 
@@ -224,3 +235,74 @@ def igbp_water_label(igbp: np.ndarray) -> np.ndarray:
 
 def _chip_id(roi: str, season: str, scene: str, patch: str) -> str:
     return f"{roi}_{season}_{scene}_p{patch}"
+
+
+# Patch files in either convention: ROIs<year>_<season>/<layer>_<scene>/... or
+# ROIs<year>_<season>_<layer>/<layer>_<scene>/...
+_PATCH = "ROIs<year>_<season>[_{0}]/{0}_<scene>/ROIs<year>_<season>_{0}_<scene>_p<n>.tif"
+DATASET = register_dataset(
+    DatasetEntry(
+        reader=Sen12MSReader,
+        synth_write=synth.write,
+        synth_count=synth.count,
+        card=DatasetCard(
+            title="SEN12MS",
+            source="https://mediatum.ub.tum.de/1474000",
+            licence="CC-BY-4.0",
+            citation=(
+                "Schmitt, M., Hughes, L. H., Qiu, C., Zhu, X. X. (2019). SEN12MS - a curated "
+                "dataset of georeferenced multi-spectral Sentinel-1/2 imagery for deep learning "
+                "and data fusion. ISPRS Annals of the Photogrammetry, Remote Sensing and Spatial "
+                "Information Sciences, IV-2/W7, 153-160."
+            ),
+            facts={
+                "chips": {
+                    "patches": 180662,
+                    "size_px": 256,
+                    "pixel_m": 10,
+                    "crs": "UTM (EPSG:326xx/327xx)",
+                },
+                "seasons": {
+                    "ROIs1158": "spring",
+                    "ROIs1868": "summer",
+                    "ROIs1970": "fall",
+                    "ROIs2017": "winter",
+                },
+            },
+            modalities={
+                "s1": Modality(
+                    files=(_PATCH.format("s1"),),
+                    dtype="float32",
+                    units=DB,
+                    nodata="none",
+                    note="pixel-interleaved, no band descriptions",
+                ),
+                "s2": Modality(
+                    files=(_PATCH.format("s2"),),
+                    dtype="uint16",
+                    units=REFLECTANCE,
+                    nodata="0 -> NaN",
+                    note="a separate download: a patch may lack it (require=('s2',) refuses that)",
+                ),
+                "lc": Modality(
+                    files=(_PATCH.format("lc"),),
+                    dtype="uint8 or uint16",
+                    units=f"MODIS MCD12Q1 {CLASS_CODES}",
+                    note="a separate download: a patch may lack it",
+                ),
+            },
+            label=LabelCoding(
+                source="lc band 1 (IGBP)",
+                classes={-1: "IGBP code outside 1..17", 0: "IGBP 1..16", 1: "IGBP 17 water bodies"},
+            ),
+            splits=Splits(
+                group="<season>_<scene>",
+                note=(
+                    "the release has no split lists; lists that are present (torchgeo "
+                    "convention) must include train and test (val is optional); reader option "
+                    "seasons=('winter',) keeps some seasons"
+                ),
+            ),
+        ),
+    )
+)

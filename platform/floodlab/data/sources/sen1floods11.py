@@ -11,6 +11,8 @@ from typing import ClassVar
 import numpy as np
 
 from floodlab.bands import S1_BANDS, S2_BANDS
+from floodlab.data.cards import DB, TOA_REFLECTANCE, DatasetCard, LabelCoding, Modality, Splits
+from floodlab.data.registry import DatasetEntry, register_dataset
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.data.sources.common import (
     check_all_aligned,
@@ -24,6 +26,7 @@ from floodlab.data.sources.splitfiles import (
     find_split_files,
     require_listed,
 )
+from floodlab.data.synth import sen1floods11 as synth
 from floodlab.data.units import sar_units
 from floodlab.errors import DataError, DatasetNotFoundError
 
@@ -313,3 +316,79 @@ class Sen1Floods11Reader(SourceReader):
             transform=s1_info.transform,
             meta={"label_source": source, "event": ref.group},
         )
+
+
+_HAND, _WEAK = f"{EVENTS}/HandLabeled", f"{EVENTS}/{WEAK_DIRS[0]}"
+DATASET = register_dataset(
+    DatasetEntry(
+        reader=Sen1Floods11Reader,
+        synth_write=synth.write,
+        synth_count=synth.count,
+        # Both label sources, so hand-only and mixed hand+weak specs share one store.
+        synth_reader_options={"labels": ("hand", "weak")},
+        card=DatasetCard(
+            title="Sen1Floods11 v1.1",
+            source="https://github.com/cloudtostreet/Sen1Floods11",
+            licence="CC-BY-4.0",
+            citation=(
+                "Bonafilia, D., Tellman, B., Anderson, T., Issenberg, E. (2020). Sen1Floods11: "
+                "a georeferenced dataset to train and test deep learning flood algorithms for "
+                "Sentinel-1. Proceedings of the IEEE/CVF Conference on Computer Vision and "
+                "Pattern Recognition Workshops (CVPRW), 210-211."
+            ),
+            facts={
+                "download": "gs://sen1floods11/v1.1",
+                "chips": {
+                    "hand_labeled": 446,
+                    "weak_labeled": 4385,
+                    "size_px": 512,
+                    "pixel_m": 10,
+                    "crs": "EPSG:4326",
+                },
+            },
+            modalities={
+                "s1": Modality(
+                    files=(
+                        f"{_HAND}/S1Hand/<chip>_S1Hand.tif",
+                        f"{_WEAK}/S1Weak/<chip>_S1Weak.tif",
+                    ),
+                    dtype="float32",
+                    units=DB,
+                    nodata="NaN",
+                    note="sigma0 backscatter; band descriptions VV, VH",
+                ),
+                "s2": Modality(
+                    files=(f"{_HAND}/S2Hand/<chip>_S2Hand.tif",),
+                    dtype="int16 on disk (documented uint16; both accepted)",
+                    units=TOA_REFLECTANCE,
+                    nodata="0 -> NaN",
+                    note="hand chips only; a chip without it has no s2",
+                ),
+                "label": Modality(
+                    files=(f"{_HAND}/LabelHand/<chip>_LabelHand.tif",),
+                    dtype="int16",
+                    coding={-1: "invalid (no nodata tag)", 0: "dry", 1: "water"},
+                ),
+                "label_weak": Modality(
+                    files=(f"{_WEAK}/S1OtsuLabelWeak/<chip>_S1OtsuLabelWeak.tif",),
+                    coding={0: "dry", 1: "water", "other": "invalid (-1)"},
+                    note="Otsu threshold of S1 VV; S2IndexLabelWeak is not read",
+                ),
+            },
+            label=LabelCoding(
+                source="LabelHand for hand chips; weak chips have label_weak instead",
+                classes={-1: "invalid", 0: "dry", 1: "water"},
+                note="reader option labels: (hand,) (default), (weak,) or (hand, weak)",
+            ),
+            splits=Splits(
+                group="flood event (the country prefix of the chip id)",
+                names={"train": "train", "valid": "val", "test": "test", "bolivia": "bolivia"},
+                note=(
+                    "official 2-column CSVs without header or id-per-line .txt lists; "
+                    "splits_dir= reads them from elsewhere; Bolivia chips are the hold-out; "
+                    "weak chips have no official split"
+                ),
+            ),
+        ),
+    )
+)

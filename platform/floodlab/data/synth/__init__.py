@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -11,32 +10,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from floodlab.data.registry import EntryView, SynthWriter, get_dataset
 from floodlab.errors import DataError
 
 log = logging.getLogger(__name__)
 
-# Dataset name -> module with `write(root, chips, size, seed, progress, **options) -> Path`
-# and `count(chips, **options) -> int`.
-WRITERS: dict[str, str] = {
-    "sen1floods11": "floodlab.data.synth.sen1floods11",
-    "sen12ms": "floodlab.data.synth.sen12ms",
-    "deepflood": "floodlab.data.synth.deepflood",
-    "cloudsen12": "floodlab.data.synth.cloudsen12",
-    "sarkd": "floodlab.data.synth.sarkd",
-}
+# Dataset name -> its synthetic writer (`synth_write` of its registry entry), a live view.
+WRITERS: EntryView[SynthWriter] = EntryView(lambda entry: entry.synth_write, "synthetic writers")
 # Written last into every synthetic folder; marks it as safe to regenerate in place.
 MARKER = ".floodlab-synth.json"
 
 
-def _module(dataset: str) -> Any:
-    if dataset not in WRITERS:
-        raise KeyError(f"Unknown dataset '{dataset}'; available: {sorted(WRITERS)}")
-    return importlib.import_module(WRITERS[dataset])
-
-
 def synthetic_chip_count(dataset: str, chips: int, **options: Any) -> int:
     """How many chips `write_synthetic` writes for these arguments (for progress bars)."""
-    return int(_module(dataset).count(chips, **options))
+    return int(get_dataset(dataset).synth_count(chips, **options))
 
 
 def write_synthetic(
@@ -55,7 +42,7 @@ def write_synthetic(
     always produce the same pixels.
 
     Args:
-        dataset: a dataset name of `floodlab.specs.data.DATASETS`.
+        dataset: a registered dataset name (`floodlab.data.registry.dataset_names()`).
         out: folder to create; it must be absent, empty, or an earlier synthetic output.
         chips: number of (labelled) chips.
         size: chip side in pixels.
@@ -70,7 +57,7 @@ def write_synthetic(
         KeyError: unknown dataset.
         DataError: `out` holds other files.
     """
-    module = _module(dataset)
+    write = get_dataset(dataset).synth_write
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
         raise DataError(
@@ -82,7 +69,7 @@ def write_synthetic(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        root = module.write(tmp, chips, size, seed, progress, **options)
+        root = write(tmp, chips, size, seed, progress, **options)
         rel = root.relative_to(tmp)
         (tmp / MARKER).write_text(
             json.dumps(
