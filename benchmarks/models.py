@@ -54,9 +54,9 @@ def measure(name: str, reps: int, size: int, batch: int, device: str) -> dict[st
     import torch
     from pydantic import TypeAdapter
 
-    from floodlab.models import build_model
     from floodlab.models.blocks import num_parameters
     from floodlab.specs.model import ModelSpec, input_channels
+    from floodlab.tasks import build_model
 
     torch.manual_seed(0)
     spec = TypeAdapter(ModelSpec).validate_python(CONFIGS[name])

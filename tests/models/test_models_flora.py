@@ -7,8 +7,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from floodlab.models import FloraModel, build_model
+from floodlab.models import FloraModel
 from floodlab.models.flora import ScaleFusion, WindowCrossAttention
+from floodlab.tasks import build_model
 
 
 def _inputs(batch: int = 2, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from floodlab.bands import CYCLEGAN_BAND_SETS
-from floodlab.models import build_model, build_patchgan, build_sarkd
+from floodlab.models import build_patchgan, build_sarkd
 from floodlab.models.blocks import num_parameters
 from floodlab.models.encoders import EfficientNetEncoder, MobileNetV2Encoder
 from floodlab.specs.model import CycleGANSpec
+from floodlab.tasks import build_model
 
 # SAR-KD (SYSTEMS.md §3): arch -> (original's parameter count, relative tolerance, why).
 SARKD_SEED_PARAMS: dict[str, tuple[int, float, str]] = {

@@ -8,17 +8,17 @@ from typing import Any
 import pytest
 import torch
 
-from floodlab.models import MODELS, build_model, register_model
-from floodlab.specs.model import MODEL_KINDS
+from floodlab.specs.model import MODEL_KINDS, FloraSpec
+from floodlab.tasks import FAMILIES, Task, build_model, register_family
 
 
 def test_every_spec_kind_is_registered() -> None:
-    assert set(MODELS) == set(MODEL_KINDS)
+    assert set(FAMILIES) == set(MODEL_KINDS)
 
 
 def test_every_registered_kind_has_cases(kit: SimpleNamespace) -> None:
     # A newly registered family must add small cases so it is tested automatically.
-    assert set(kit.cases) == set(MODELS)
+    assert set(kit.cases) == set(FAMILIES)
 
 
 def test_unknown_kind_raises_keyerror_listing_available() -> None:
@@ -31,7 +31,7 @@ def test_unknown_kind_raises_keyerror_listing_available() -> None:
 
 def test_register_twice_is_refused() -> None:
     with pytest.raises(ValueError, match="already registered"):
-        register_model("flora")(lambda spec: torch.nn.Identity())
+        register_family(FloraSpec, model=lambda spec: torch.nn.Identity())(Task)
 
 
 def test_forward_backward_shapes_and_gradients(

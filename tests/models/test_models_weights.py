@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from floodlab.errors import DataError, FloodlabError
-from floodlab.models import build_model, build_sarkd, load_weights
+from floodlab.models import build_sarkd, load_weights
 from floodlab.models.encoders import MobileNetV2Encoder
 from floodlab.specs.model import CycleGANSpec, SarKDSpec
+from floodlab.tasks import build_model
 
 
 def test_round_trip_for_every_kind(

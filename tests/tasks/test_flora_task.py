@@ -13,6 +13,9 @@ from floodlab.metrics import keys
 from floodlab.tasks import FloraTask, build_task
 
 SEG_REC = {"dice", "bce", "boundary", "charbonnier", "ssim", "fft", "edge", "distill", "loss"}
+# FLoRA's default reconstruction weights: a spec that names `loss.rec.adversarial` names
+# the section, so it writes these too (explicit beats merged).
+FLORA_REC = {"charbonnier": 1.0, "ssim": 0.5, "fft": 0.05, "edge": 0.1}
 
 
 def test_step_eval_metrics_predict_panels(specs, batch_of, make_ctx) -> None:
@@ -114,7 +117,7 @@ def test_dropped_optical_prior_still_distills(specs, batch_of, make_ctx) -> None
 
 
 def test_discriminator_variant_has_its_own_optimiser(specs, batch_of, make_ctx) -> None:
-    spec = specs["flora"](model={"discriminator": True}, rec={"adversarial": 0.1})
+    spec = specs["flora"](model={"discriminator": True}, rec={**FLORA_REC, "adversarial": 0.1})
     task = build_task(spec)
     opts = task.configure_optimizers()
     assert set(opts) == {"main", "d"}
@@ -188,7 +191,7 @@ def test_bf16_autocast_step(decouple, specs, batch_of, make_ctx) -> None:
     """The mixed-precision path (bf16 forward, fp32 losses) trains on CPU as on GPU."""
     spec = specs["flora"](
         model={"discriminator": True, "optical_dropout": 0.0},
-        rec={"adversarial": 0.1},
+        rec={**FLORA_REC, "adversarial": 0.1},
         decouple=decouple,
     )
     task = build_task(spec)

@@ -2,19 +2,54 @@
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
+from typing import Literal
 
 import numpy as np
 import pytest
 import torch
 
-from floodlab.specs import MODEL_KINDS
-from floodlab.tasks import TASKS, build_task
+from floodlab.specs import MODEL_KINDS, FloraSpec, SarKDSpec
+from floodlab.specs.model import family_spec
+from floodlab.tasks import FAMILIES, Task, build_model, build_task, family, register_family
 from floodlab.tasks import panels as draw
 
 
 def test_every_model_kind_has_a_task() -> None:
-    assert set(TASKS) == set(MODEL_KINDS)
+    assert set(FAMILIES) == set(MODEL_KINDS)
+
+
+@pytest.mark.parametrize("kind", sorted(FAMILIES))
+def test_every_family_has_spec_model_and_task(kind: str, specs) -> None:
+    fam = family(kind)
+    assert fam.kind == kind
+    assert fam.spec is family_spec(kind)
+    assert issubclass(fam.task, Task) and callable(fam.model)
+    # The test fixtures cover every registered family, and build through the registry.
+    spec = specs[kind]()
+    assert isinstance(spec.model, fam.spec)
+    assert isinstance(build_model(spec.model), torch.nn.Module)
+
+
+def test_unknown_kind_error_lists_every_available_family() -> None:
+    expected = re.escape(f"Unknown model 'nope'; available: {sorted(MODEL_KINDS)}")
+    with pytest.raises(KeyError, match=expected):
+        build_model(SimpleNamespace(kind="nope"))
+    with pytest.raises(KeyError, match=expected):
+        family("nope")
+
+
+def test_registering_a_family_twice_or_outside_the_union_is_refused() -> None:
+    with pytest.raises(ValueError, match="'flora' is already registered by FloraTask"):
+        register_family(FloraSpec, model=lambda spec: torch.nn.Identity())(Task)
+
+    class OtherSpec(SarKDSpec):
+        kind: Literal["other"] = "other"  # type: ignore[assignment]
+
+    with pytest.raises(ValueError, match=r"not in floodlab\.specs\.model\.ModelSpec"):
+        register_family(OtherSpec, model=lambda spec: torch.nn.Identity())(Task)
+    assert "other" not in FAMILIES
 
 
 def test_unknown_kind_lists_the_available_ones() -> None:

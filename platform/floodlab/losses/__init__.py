@@ -29,9 +29,13 @@ from floodlab.losses.segmentation import (
     focal_tversky_loss,
     tversky_index,
 )
+from floodlab.losses.terms import TASK_TERMS, TERMS, TermFn
 
 __all__ = [
+    "TASK_TERMS",
+    "TERMS",
     "FeatureDistillation",
+    "TermFn",
     "all_reduce_grads",
     "bce_loss",
     "boundary_loss",

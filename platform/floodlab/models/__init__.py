@@ -1,4 +1,7 @@
-"""The five model families, shared blocks and encoders, and the registry behind `build_model`."""
+"""The five model families' networks, shared blocks and encoders.
+
+The family registry (`build_model`, `build_task`) lives in `floodlab.tasks`.
+"""
 
 from floodlab.models.cloud_unet import CloudUNet, build_cloud_unet
 from floodlab.models.cyclegan import (
@@ -10,7 +13,6 @@ from floodlab.models.cyclegan import (
 )
 from floodlab.models.flora import FloraModel, build_flora
 from floodlab.models.mixer import PSPMixer
-from floodlab.models.registry import MODELS, build_model, register_model
 from floodlab.models.resunet import ResUNet, build_resunet
 from floodlab.models.sarkd import (
     SARKD_ARCHS,
@@ -19,11 +21,11 @@ from floodlab.models.sarkd import (
     PixelMLP,
     UNetLight,
     build_sarkd,
+    build_sarkd_from_spec,
 )
 from floodlab.models.weights import load_weights
 
 __all__ = [
-    "MODELS",
     "SARKD_ARCHS",
     "CloudUNet",
     "CycleGAN",
@@ -39,10 +41,9 @@ __all__ = [
     "build_cloud_unet",
     "build_cyclegan",
     "build_flora",
-    "build_model",
     "build_patchgan",
     "build_resunet",
     "build_sarkd",
+    "build_sarkd_from_spec",
     "load_weights",
-    "register_model",
 ]

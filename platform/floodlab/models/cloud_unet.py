@@ -6,7 +6,6 @@ from torch import Tensor, nn
 
 from floodlab.models.blocks import UNetDecoderBlock, crop_to, init_weights, pad_to_multiple
 from floodlab.models.encoders.efficientnet import EfficientNetEncoder
-from floodlab.models.registry import register_model
 from floodlab.models.weights import load_weights
 from floodlab.specs.model import CloudUNetSpec
 
@@ -70,7 +69,6 @@ class CloudUNet(nn.Module):
         return crop_to(self.head(y), size)
 
 
-@register_model("cloud_unet")
 def build_cloud_unet(spec: CloudUNetSpec) -> CloudUNet:
     """Build a `CloudUNet` (EfficientNet-B2 encoder) from its spec."""
     return CloudUNet(

@@ -6,7 +6,6 @@ from torch import Tensor, nn
 
 from floodlab.bands import CYCLEGAN_BAND_SETS
 from floodlab.models.blocks import crop_to, pad_to_multiple
-from floodlab.models.registry import register_model
 from floodlab.specs.model import CycleGANSpec
 
 # Weight init of Zhu et al. (2017) for all CycleGAN/pix2pix networks.
@@ -186,7 +185,6 @@ def gan_init(module: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-@register_model("cyclegan")
 def build_cyclegan(spec: CycleGANSpec) -> CycleGAN:
     """Build a `CycleGAN` whose EO side has the channels of ``spec.bands``."""
     return CycleGAN(

@@ -15,7 +15,6 @@ from floodlab.models.blocks import (
     init_weights,
     pad_to_multiple,
 )
-from floodlab.models.registry import register_model
 from floodlab.specs.model import ResUNetSpec
 
 
@@ -106,7 +105,6 @@ class ResUNet(nn.Module):
         return crop_to(self.head(x), size)
 
 
-@register_model("resunet")
 def build_resunet(spec: ResUNetSpec) -> ResUNet:
     """Build a `ResUNet` from its spec."""
     return ResUNet(

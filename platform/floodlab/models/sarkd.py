@@ -14,7 +14,6 @@ from floodlab.models.blocks import (
 )
 from floodlab.models.encoders.mobilenetv2 import MobileNetV2Encoder
 from floodlab.models.mixer import PSPMixer, PyramidPooling
-from floodlab.models.registry import register_model
 from floodlab.models.weights import load_weights
 from floodlab.specs.model import SarKDSpec
 
@@ -217,9 +216,9 @@ def build_sarkd(
     return model
 
 
-@register_model("sarkd")
-def _build_sarkd_from_spec(spec: SarKDSpec) -> nn.Module:
-    # `weights` is loaded by build_model, so it is not passed here.
+def build_sarkd_from_spec(spec: SarKDSpec) -> nn.Module:
+    """Build the SAR-KD network of ``spec.arch`` from its spec (``spec.weights`` is
+    loaded by `floodlab.tasks.build_model`, so it is not passed here)."""
     return build_sarkd(
         spec.arch,
         spec.in_channels,

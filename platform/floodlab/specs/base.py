@@ -5,9 +5,27 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.fields import FieldInfo
+
+
+class _WeightMarker:
+    """Tags a field as a loss-term weight (see `Weight`); pydantic keeps it in the metadata."""
+
+    def __repr__(self) -> str:
+        return "Weight"
+
+
+WEIGHT = _WeightMarker()
 
 # A loss weight: a non-negative float (a negative weight would turn a loss into a reward).
-Weight = Annotated[float, Field(ge=0.0)]
+# The `WEIGHT` tag makes the field a loss term: `floodlab.specs.loss.weight_names` lists a
+# section's terms from the fields so typed, so the field is the only place a term is named.
+Weight = Annotated[float, Field(ge=0.0), WEIGHT]
+
+
+def is_weight(field: FieldInfo) -> bool:
+    """Whether a pydantic field was declared with the `Weight` type."""
+    return any(m is WEIGHT for m in field.metadata)
 
 
 class StrictModel(BaseModel):

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from pydantic import Field, model_validator
 
-from floodlab.bands import CYCLEGAN_BAND_SETS
 from floodlab.specs.base import StrictModel
 from floodlab.specs.data import DataSpec
-from floodlab.specs.loss import FAMILY_LOSS_DEFAULTS, FAMILY_LOSS_TERMS, WEIGHT_FIELDS, LossSpec
-from floodlab.specs.model import (
-    CloudUNetSpec,
-    CycleGANSpec,
-    FloraSpec,
-    ModelSpec,
-    SarKDSpec,
-    input_channels,
-)
+from floodlab.specs.loss import TERM_PATHS, LossSpec, resolve_loss
+from floodlab.specs.model import MODEL_KINDS, ModelSpec, family_spec, input_channels
 from floodlab.specs.paths import closest, leaf_paths
 from floodlab.specs.train import DistillSpec, OptimSpec, ScheduleSpec, TrainerSpec
 from floodlab.specs.tune import TuneSpec
@@ -54,7 +45,7 @@ class ExperimentSpec(StrictModel):
     )
     loss: LossSpec = Field(
         default_factory=LossSpec,
-        description="Loss weights; unset terms take the family's seed defaults.",
+        description="Loss weights. Per section (seg, rec, distill, gan): a section that names any weight gets exactly the weights it names (the others are 0); a section the spec does not name gets the model family's defaults (explicit beats merged).",
     )
     distill: DistillSpec | None = Field(
         None, description="Logit distillation from a trained teacher (SAR-KD students)."
@@ -74,42 +65,41 @@ class ExperimentSpec(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _family_loss_defaults(cls, data: Any) -> Any:
-        """Fill loss weights the spec leaves unset with its family's seed defaults."""
+        """Give every loss section that names no weight its family's defaults
+        (`floodlab.specs.loss.resolve_loss`: explicit beats merged)."""
         if not isinstance(data, dict):
             return data
         model = data.get("model")
         kind = model.get("kind") if isinstance(model, dict) else getattr(model, "kind", None)
-        defaults = FAMILY_LOSS_DEFAULTS.get(kind or "")
         loss = data.get("loss")
-        if defaults is None or not (loss is None or isinstance(loss, dict)):
+        if kind not in MODEL_KINDS or not (loss is None or isinstance(loss, dict)):
             return data
-        merged: dict[str, Any] = copy.deepcopy(loss or {})
-        for section, values in defaults.items():
-            given = merged.get(section)
-            if given is None:
-                merged[section] = dict(values)
-            elif isinstance(given, dict):
-                merged[section] = {**values, **given}
-        return {**data, "loss": merged}
+        return {**data, "loss": resolve_loss(loss, family_spec(kind).losses)}
 
     @model_validator(mode="after")
     def _cross_checks(self) -> ExperimentSpec:
+        """Checks every family shares, then the family's own (`model.check`)."""
         m, d = self.model, self.data
         kind = m.kind
         # Loss terms the family does not read must stay zero (a silently ignored weight
         # would make a sweep search nothing).
-        used = FAMILY_LOSS_TERMS[kind]
-        for section, names in WEIGHT_FIELDS.items():
-            for name in names:
-                path = f"{section}.{name}"
-                if getattr(getattr(self.loss, section), name) > 0 and path not in used:
-                    raise ValueError(
-                        f"loss.{path}: not used by model kind '{kind}'; set it to 0. "
-                        f"Terms this family uses: {sorted(used)}"
-                    )
-        if self.loss.decouple != "none" and kind != "flora":
+        reads = m.losses.terms
+        for path in TERM_PATHS:
+            section, name = path.split(".")
+            if getattr(getattr(self.loss, section), name) > 0 and path not in reads:
+                raise ValueError(
+                    f"loss.{path}: not used by model kind '{kind}'; set it to 0. "
+                    f"Terms this family uses: {sorted(reads)}"
+                )
+        if self.loss.decouple != "none" and not m.decouples:
             raise ValueError(
-                f"loss.decouple: {self.loss.decouple!r} applies to FLoRA only, but model.kind={kind!r}"
+                f"loss.decouple: {self.loss.decouple!r} applies to model.kind {_kinds('decouples')} only, "
+                f"but model.kind={kind!r}"
+            )
+        if self.distill is not None and not m.takes_teacher:
+            raise ValueError(
+                f"distill: distillation from a teacher applies to model.kind {_kinds('takes_teacher')} "
+                f"(students), not model.kind={kind!r}"
             )
         # Bands must match the model's inputs.
         expected = 1 if d.band_agnostic else input_channels(m)
@@ -122,51 +112,7 @@ class ExperimentSpec(StrictModel):
             raise ValueError(
                 "model.in_channels: data.band_agnostic=true feeds single-channel samples, so model.in_channels must be 1"
             )
-        if isinstance(m, FloraSpec):
-            if len(d.optical_bands) != m.optical_channels:
-                raise ValueError(
-                    f"data.optical_bands: FLoRA's teacher reads model.optical_channels={m.optical_channels} bands, "
-                    f"but data.optical_bands={d.optical_bands}"
-                )
-            if len(d.target_bands) != m.out_channels:
-                raise ValueError(
-                    f"data.target_bands: FLoRA translates to model.out_channels={m.out_channels} bands, but data.target_bands={d.target_bands}"
-                )
-            if self.loss.rec.adversarial > 0 and not m.discriminator:
-                raise ValueError(
-                    "model.discriminator: loss.rec.adversarial > 0 needs model.discriminator: true"
-                )
-        if isinstance(m, CycleGANSpec):
-            want = list(CYCLEGAN_BAND_SETS[m.bands])
-            if d.target_bands != want:
-                raise ValueError(
-                    f"data.target_bands: model.bands={m.bands!r} translates to {want}, but data.target_bands={d.target_bands}"
-                )
-            if d.label != "none":
-                raise ValueError("data.label: CycleGAN trains without labels; set data.label: none")
-            if self.loss.gan.identity > 0 and m.sar_channels != len(want):
-                # Identity feeds EO images to the SAR->EO generator and SAR to EO->SAR.
-                raise ValueError(
-                    f"loss.gan.identity: the identity term G_ab(EO) ~ EO needs as many SAR as EO channels, "
-                    f"but got (model.sar_channels={m.sar_channels}, EO bands of model.bands={m.bands!r}: {len(want)}); "
-                    "set loss.gan.identity: 0"
-                )
-        if isinstance(m, CloudUNetSpec) and d.label != "cloud":
-            raise ValueError("data.label: the cloud U-Net needs data.label: cloud")
-        if isinstance(m, SarKDSpec):
-            if self.distill is not None and self.distill.alpha > 0 and self.distill.teacher is None:
-                raise ValueError(
-                    "distill.teacher: a KD student needs a teacher: set distill.teacher.run or distill.teacher.checkpoint "
-                    "(or distill.alpha: 0 to train without distillation)"
-                )
-            if self.distill is not None and m.is_teacher:
-                raise ValueError(
-                    f"distill: model.arch={m.arch!r} is a teacher; distill applies to students only"
-                )
-        elif self.distill is not None:
-            raise ValueError(
-                f"distill: distillation applies to SAR-KD students (model.kind: sarkd), not model.kind={kind!r}"
-            )
+        m.check(self)
         # Search-space paths must exist in this spec.
         if self.tune is not None:
             valid = leaf_paths(self)
@@ -176,3 +122,8 @@ class ExperimentSpec(StrictModel):
                     suggestion = f"; did you mean '{hint}'?" if hint else ""
                     raise ValueError(f"tune.space.{path}: no such path in this spec{suggestion}")
         return self
+
+
+def _kinds(flag: str) -> str:
+    """The model kinds whose spec class sets the boolean class attribute `flag`, quoted."""
+    return " or ".join(repr(k) for k in MODEL_KINDS if getattr(family_spec(k), flag))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -14,7 +15,8 @@ from pydantic import ValidationError
 
 from floodlab.errors import SpecError
 from floodlab.specs.experiment import ExperimentSpec
-from floodlab.specs.model import MODEL_KINDS
+from floodlab.specs.loss import resolve_loss
+from floodlab.specs.model import MODEL_KINDS, family_spec
 from floodlab.specs.paths import closest, fields_of, set_path
 from floodlab.specs.tune import PARAM_TYPES
 
@@ -247,13 +249,44 @@ def validate_data(data: dict[str, Any], source: str = "<spec>") -> ExperimentSpe
         raise SpecError(format_errors(err, data, source)) from None
 
 
+def with_loss_defaults(data: dict[str, Any], overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Raw spec data with the family's default weights written into every loss section
+    that names no weight (`floodlab.specs.loss.resolve_loss`).
+
+    `load_spec` applies `--set` overrides after this, so an override edits the spec as
+    the file resolves it: ``--set loss.seg.dice=0.5`` on a spec whose file leaves
+    ``loss.seg`` to the family changes the Dice weight and keeps the family's other
+    segmentation weights, as a sweep's ``tune.space`` path does; an override of a whole
+    section (``--set 'loss.seg={dice: 1}'``) names exactly its weights.
+
+    Args:
+        data: the spec file's data (not changed).
+        overrides: the `--set` overrides that follow; the family is the one they leave
+            (an override may change ``model.kind``).
+    """
+    probe = apply_overrides(copy.deepcopy(data), overrides)
+    model = probe.get("model")
+    kind = model.get("kind") if isinstance(model, dict) else None
+    loss = data.get("loss")
+    if kind not in MODEL_KINDS or not (loss is None or isinstance(loss, dict)):
+        return data
+    return {**data, "loss": resolve_loss(loss, family_spec(kind).losses)}
+
+
 def load_spec(path: str | Path, overrides: Iterable[str] = ()) -> ExperimentSpec:
     """Load a YAML spec, apply `--set` overrides, validate.
+
+    Overrides edit the spec as its file resolves it: loss sections the file leaves to the
+    family hold the family's default weights before the overrides apply
+    (`with_loss_defaults`).
 
     Raises:
         SpecError: with one `file: dotted.path: message` line per problem.
     """
-    data = apply_overrides(read_yaml(path), overrides)
+    data = read_yaml(path)
+    overrides = list(overrides)
+    if overrides:
+        data = apply_overrides(with_loss_defaults(data, overrides), overrides)
     return validate_data(data, str(path))
 
 

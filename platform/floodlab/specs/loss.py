@@ -1,12 +1,20 @@
-"""The `loss` section: every loss term's weight is a field, so sweeps can search it."""
+"""The `loss` section: every loss term's weight is a field, so sweeps can search it.
+
+A term is named once, as a `Weight` field of its section below: the lists of terms
+(`WEIGHT_FIELDS`), the families' declarations (`FamilyLoss`) and the loss functions
+(`floodlab.losses.terms.TERMS`) all go by that name.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from floodlab.specs.base import StrictModel, Weight
+from floodlab.specs.base import StrictModel, Weight, is_weight
 
 
 class SegLossSpec(StrictModel):
@@ -62,15 +70,34 @@ class GanLossSpec(StrictModel):
     )
 
 
-class LossSpec(StrictModel):
-    """Weights of every loss term. Terms a family does not use must stay 0."""
-
-    seg: SegLossSpec = Field(default_factory=SegLossSpec, description="Segmentation terms.")
-    rec: RecLossSpec = Field(default_factory=RecLossSpec, description="Reconstruction terms.")
-    distill: FeatureDistillSpec = Field(
-        default_factory=FeatureDistillSpec, description="Feature distillation (FLoRA)."
+def _section(what: str) -> str:
+    """The description of a weighted section: what it holds and how defaults apply."""
+    return (
+        f"{what} A section that names any weight gets exactly the weights it names (the "
+        "others are 0); a section that names none gets the model family's defaults. "
+        "Parameters (not weights) never count as naming a term."
     )
-    gan: GanLossSpec = Field(default_factory=GanLossSpec, description="CycleGAN terms.")
+
+
+class LossSpec(StrictModel):
+    """Weights of every loss term, per section (seg, rec, distill, gan).
+
+    Explicit beats merged: naming any weight of a section replaces the family's defaults
+    for that section; a section the spec does not name takes the family's defaults. Terms
+    the family does not read must stay 0.
+    """
+
+    seg: SegLossSpec = Field(
+        default_factory=SegLossSpec, description=_section("Segmentation terms.")
+    )
+    rec: RecLossSpec = Field(
+        default_factory=RecLossSpec, description=_section("Reconstruction terms.")
+    )
+    distill: FeatureDistillSpec = Field(
+        default_factory=FeatureDistillSpec,
+        description=_section("Feature distillation (FLoRA)."),
+    )
+    gan: GanLossSpec = Field(default_factory=GanLossSpec, description=_section("CycleGAN terms."))
     decouple: Literal["none", "stopgrad", "pcgrad"] = Field(
         "none",
         description="FLoRA gradient decoupling in the shared encoder: none, stop-gradient of one branch, or PCGrad projection.",
@@ -81,44 +108,123 @@ class LossSpec(StrictModel):
     )
 
 
-# The seed defaults per family (SYSTEMS.md), merged under what a spec gives.
-FAMILY_LOSS_DEFAULTS: dict[str, dict[str, dict[str, float]]] = {
-    "flora": {
-        "seg": {"dice": 1.0, "bce": 1.0, "boundary": 0.1},
-        "rec": {"charbonnier": 1.0, "ssim": 0.5, "fft": 0.05, "edge": 0.1},
-        "distill": {"weight": 0.1},
-    },
-    "resunet": {"seg": {"focal_tversky": 1.0}},
-    "sarkd": {"seg": {"focal_tversky": 1.0}},
-    "cyclegan": {"gan": {"adversarial": 1.0, "cycle": 10.0}},
-    "cloud_unet": {"seg": {"focal": 0.25, "dice": 0.75}},
-}
+def _sections() -> dict[str, type[StrictModel]]:
+    """`LossSpec`'s weighted sections by name: its fields whose type is a section model."""
+    out: dict[str, type[StrictModel]] = {}
+    for name, info in LossSpec.model_fields.items():
+        cls = info.annotation
+        if isinstance(cls, type) and issubclass(cls, StrictModel):
+            out[name] = cls
+    return out
 
-# The weighted terms each family reads; a non-zero weight elsewhere is an error.
-FAMILY_LOSS_TERMS: dict[str, frozenset[str]] = {
-    "flora": frozenset(
-        {
-            "seg.dice",
-            "seg.bce",
-            "seg.boundary",
-            "seg.focal_tversky",
-            "seg.focal",
-            "rec.charbonnier",
-            "rec.ssim",
-            "rec.fft",
-            "rec.edge",
-            "rec.adversarial",
-            "distill.weight",
-        }
-    ),
-    "resunet": frozenset({"seg.focal_tversky", "seg.dice", "seg.bce", "seg.focal", "seg.boundary"}),
-    "sarkd": frozenset({"seg.focal_tversky", "seg.dice", "seg.bce", "seg.focal"}),
-    "cyclegan": frozenset({"gan.adversarial", "gan.cycle", "gan.identity"}),
-    "cloud_unet": frozenset({"seg.focal", "seg.dice", "seg.bce", "seg.focal_tversky"}),
-}
+
+def weight_names(section: type[BaseModel]) -> tuple[str, ...]:
+    """The loss terms of a section: its fields typed `Weight`, in declaration order."""
+    return tuple(name for name, info in section.model_fields.items() if is_weight(info))
+
+
+# The weighted sections of `loss` and the terms of each, derived from the fields above.
+LOSS_SECTIONS: dict[str, type[StrictModel]] = _sections()
 WEIGHT_FIELDS: dict[str, tuple[str, ...]] = {
-    "seg": ("dice", "bce", "boundary", "focal_tversky", "focal"),
-    "rec": ("charbonnier", "ssim", "fft", "edge", "adversarial"),
-    "distill": ("weight",),
-    "gan": ("adversarial", "cycle", "identity"),
+    section: weight_names(cls) for section, cls in LOSS_SECTIONS.items()
 }
+# Every term as "section.term" (the spec path without the leading "loss.").
+TERM_PATHS: tuple[str, ...] = tuple(
+    f"{section}.{name}" for section, names in WEIGHT_FIELDS.items() for name in names
+)
+
+
+def active_weights(section: BaseModel) -> dict[str, float]:
+    """The terms of a section instance with a weight > 0, by name, in declaration order."""
+    return {
+        name: weight
+        for name in weight_names(type(section))
+        if (weight := float(getattr(section, name))) > 0
+    }
+
+
+RULE = (
+    "naming a term in a section replaces the family's defaults for that section "
+    "(explicit beats merged)"
+)
+
+
+@dataclass(frozen=True)
+class FamilyLoss:
+    """The loss terms a model family reads and the weights it trains with by default.
+
+    Declared once per family, beside its fields (``FloraSpec.losses``, ...). A loss
+    section the spec does not name gets `defaults[section]`; a section the spec names a
+    weight of gets exactly the weights it names, the others 0 (`resolve_loss`). A non-zero
+    weight of a term the family does not read is refused (a silently ignored weight would
+    make a sweep search nothing).
+
+    Args:
+        reads: the terms the family reads: ``"seg"`` (every term of the section, including
+            terms added later) or ``"seg.dice"`` (one term).
+        defaults: section -> {term: weight}: the seed defaults of the family (SYSTEMS.md).
+
+    Raises:
+        ValueError: an entry names no section or term, or a default is not read.
+    """
+
+    reads: tuple[str, ...]
+    defaults: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    terms: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        terms: set[str] = set()
+        for entry in self.reads:
+            if entry in WEIGHT_FIELDS:
+                terms.update(f"{entry}.{name}" for name in WEIGHT_FIELDS[entry])
+            elif entry in TERM_PATHS:
+                terms.add(entry)
+            else:
+                raise ValueError(f"FamilyLoss.reads: no loss section or term {entry!r}")
+        object.__setattr__(self, "terms", frozenset(terms))
+        for section, values in self.defaults.items():
+            unread = [f"{section}.{name}" for name in values if f"{section}.{name}" not in terms]
+            if unread:
+                raise ValueError(f"FamilyLoss.defaults: {unread} are not among the terms read")
+
+    def described(self, *sections: str) -> str:
+        """The defaults of `sections` for error messages, e.g. ``loss.seg: {'dice': 1.0}``."""
+        return ", ".join(f"loss.{s}: {dict(self.defaults.get(s, {}))}" for s in sections)
+
+    def nothing_weighted(self, *sections: str) -> ValueError:
+        """The error for `sections` none of whose terms has a weight > 0, stating the rule."""
+        where = f"loss.{sections[0]}" if len(sections) == 1 else "loss"
+        what = " or ".join(f"loss.{s}" for s in sections)
+        return ValueError(
+            f"{where}: no term of {what} has a weight > 0; {RULE}: the family's defaults are "
+            f"{self.described(*sections)}"
+        )
+
+
+def names_a_weight(section: str, given: Mapping[str, Any]) -> bool:
+    """Whether raw section data names any weight (non-weight parameters do not count)."""
+    return any(key in WEIGHT_FIELDS.get(section, ()) for key in given)
+
+
+def resolve_loss(loss: Mapping[str, Any] | None, family: FamilyLoss) -> dict[str, Any]:
+    """Raw `loss` data with the family's defaults in every section that names no weight.
+
+    Explicit beats merged: a section that names any weight keeps exactly the weights it
+    names (the others take their field default, 0); a section that is absent, or names only
+    parameters (``tversky_alpha``, ...), gets the family's default weights beside them.
+
+    Args:
+        loss: the raw `loss` mapping of a spec (None when the spec has none).
+        family: the model family's `FamilyLoss`.
+
+    Returns:
+        A new mapping; `loss` is not changed.
+    """
+    out: dict[str, Any] = copy.deepcopy(dict(loss or {}))
+    for section, values in family.defaults.items():
+        given = out.get(section)
+        if given is None:
+            out[section] = dict(values)
+        elif isinstance(given, Mapping) and not names_a_weight(section, given):
+            out[section] = {**values, **given}
+    return out

@@ -1,12 +1,56 @@
-"""The `model` section: one variant per model family, a discriminated union on `kind`."""
+"""The `model` section: one variant per model family, a discriminated union on `kind`.
+
+Each family's spec class is the family's declaration on the spec side: its fields, the
+loss terms it reads with their defaults (`losses`), and its own cross-section checks
+(`check`). The network builder and the task class join it in `floodlab.tasks.FAMILIES`.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, get_args
 
 from pydantic import Field, model_validator
 
+from floodlab.bands import CYCLEGAN_BAND_SETS
 from floodlab.specs.base import StrictModel
+from floodlab.specs.loss import RULE, FamilyLoss, active_weights
+
+if TYPE_CHECKING:
+    from floodlab.specs.experiment import ExperimentSpec
+
+
+class FamilySpec(StrictModel):
+    """Base of the model families' specs: what a family declares beside its fields.
+
+    Attributes:
+        losses: the loss terms the family reads and its default weights.
+        decouples: whether `loss.decouple` (gradient decoupling of two task branches)
+            applies to the family.
+        takes_teacher: whether the top-level `distill` section (logit distillation from a
+            trained teacher) applies to the family.
+    """
+
+    losses: ClassVar[FamilyLoss]
+    decouples: ClassVar[bool] = False
+    takes_teacher: ClassVar[bool] = False
+
+    def check(self, spec: ExperimentSpec) -> None:
+        """Checks across spec sections that concern this family only.
+
+        Called by `ExperimentSpec`'s validator after the generic checks (loss terms the
+        family does not read, band count vs input channels, search-space paths).
+
+        Args:
+            spec: the experiment spec holding this model section.
+
+        Raises:
+            ValueError: a message that starts with the dotted path of the field to fix.
+        """
+
+    def require_weight(self, spec: ExperimentSpec, section: str) -> None:
+        """Refuse a loss section none of whose terms has a weight > 0, stating the rule."""
+        if not active_weights(getattr(spec.loss, section)):
+            raise self.losses.nothing_weighted(section)
 
 
 class FusionSpec(StrictModel):
@@ -36,8 +80,18 @@ class FusionSpec(StrictModel):
     )
 
 
-class FloraSpec(StrictModel):
+class FloraSpec(FamilySpec):
     """FLoRA: multi-task SAR-to-optical translation and flood segmentation with an optical teacher."""
+
+    losses: ClassVar[FamilyLoss] = FamilyLoss(
+        reads=("seg", "rec", "distill"),
+        defaults={
+            "seg": {"dice": 1.0, "bce": 1.0, "boundary": 0.1},
+            "rec": {"charbonnier": 1.0, "ssim": 0.5, "fft": 0.05, "edge": 0.1},
+            "distill": {"weight": 0.1},
+        },
+    )
+    decouples: ClassVar[bool] = True
 
     kind: Literal["flora"] = "flora"
     sar_channels: int = Field(2, ge=1, description="SAR input channels (VV, VH).")
@@ -86,9 +140,43 @@ class FloraSpec(StrictModel):
                 )
         return self
 
+    def check(self, spec: ExperimentSpec) -> None:
+        """Optical and target bands fit the teacher and the translation; the adversarial
+        term has a discriminator; some segmentation or pixel reconstruction term is
+        weighted (both, under PCGrad)."""
+        d, loss = spec.data, spec.loss
+        if len(d.optical_bands) != self.optical_channels:
+            raise ValueError(
+                f"data.optical_bands: FLoRA's teacher reads model.optical_channels={self.optical_channels} bands, "
+                f"but data.optical_bands={d.optical_bands}"
+            )
+        if len(d.target_bands) != self.out_channels:
+            raise ValueError(
+                f"data.target_bands: FLoRA translates to model.out_channels={self.out_channels} bands, but data.target_bands={d.target_bands}"
+            )
+        if loss.rec.adversarial > 0 and not self.discriminator:
+            raise ValueError(
+                "model.discriminator: loss.rec.adversarial > 0 needs model.discriminator: true"
+            )
+        seg = active_weights(loss.seg)
+        # The adversarial term only sharpens a translation the pixel terms learn.
+        rec = {name: w for name, w in active_weights(loss.rec).items() if name != "adversarial"}
+        if not seg and not rec:
+            raise self.losses.nothing_weighted("seg", "rec")
+        if loss.decouple == "pcgrad" and not (seg and rec):
+            raise ValueError(
+                "loss.decouple: pcgrad projects the segmentation and reconstruction gradients, "
+                f"so both loss.seg and loss.rec need a weight > 0; {RULE}: the family's "
+                f"defaults are {self.losses.described('seg', 'rec')}"
+            )
 
-class ResUNetSpec(StrictModel):
+
+class ResUNetSpec(FamilySpec):
     """Dual-attention residual U-Net for SAR flood segmentation (sigmoid output)."""
+
+    losses: ClassVar[FamilyLoss] = FamilyLoss(
+        reads=("seg",), defaults={"seg": {"focal_tversky": 1.0}}
+    )
 
     kind: Literal["resunet"] = "resunet"
     in_channels: int = Field(3, ge=1, description="Engineered SAR bands: VV, ratio, magnitude.")
@@ -102,13 +190,23 @@ class ResUNetSpec(StrictModel):
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout at the bottleneck.")
     weights: str | None = Field(None, description="Local weights file loaded into the model.")
 
+    def check(self, spec: ExperimentSpec) -> None:
+        """Some segmentation term is weighted."""
+        self.require_weight(spec, "seg")
+
 
 SarKDArch = Literal["unet", "pspnet", "mlp_256", "unet_light", "psp_mixer"]
 SARKD_TEACHERS: tuple[str, ...] = ("unet", "pspnet")
 
 
-class SarKDSpec(StrictModel):
+class SarKDSpec(FamilySpec):
     """SAR-KD teachers (MobileNetV2 U-Net / PSPNet) and lightweight students, single-channel input."""
+
+    losses: ClassVar[FamilyLoss] = FamilyLoss(
+        reads=("seg.focal_tversky", "seg.dice", "seg.bce", "seg.focal"),
+        defaults={"seg": {"focal_tversky": 1.0}},
+    )
+    takes_teacher: ClassVar[bool] = True
 
     kind: Literal["sarkd"] = "sarkd"
     arch: SarKDArch = Field(
@@ -132,9 +230,28 @@ class SarKDSpec(StrictModel):
         """Teachers are the MobileNetV2 U-Net and PSPNet."""
         return self.arch in SARKD_TEACHERS
 
+    def check(self, spec: ExperimentSpec) -> None:
+        """A distilling student names its teacher; teachers do not distil; some
+        supervised (segmentation) term is weighted."""
+        distill = spec.distill
+        if distill is not None and distill.alpha > 0 and distill.teacher is None:
+            raise ValueError(
+                "distill.teacher: a KD student needs a teacher: set distill.teacher.run or distill.teacher.checkpoint "
+                "(or distill.alpha: 0 to train without distillation)"
+            )
+        if distill is not None and self.is_teacher:
+            raise ValueError(
+                f"distill: model.arch={self.arch!r} is a teacher; distill applies to students only"
+            )
+        self.require_weight(spec, "seg")
 
-class CycleGANSpec(StrictModel):
+
+class CycleGANSpec(FamilySpec):
     """CycleGAN SAR<->EO with ResNet generators and 70x70 PatchGAN discriminators."""
+
+    losses: ClassVar[FamilyLoss] = FamilyLoss(
+        reads=("gan",), defaults={"gan": {"adversarial": 1.0, "cycle": 10.0}}
+    )
 
     kind: Literal["cyclegan"] = "cyclegan"
     bands: Literal["rgb", "nir_swir_re", "rgb_nir"] = Field(
@@ -149,9 +266,34 @@ class CycleGANSpec(StrictModel):
         None, description="Local weights file loaded into the generators/discriminators."
     )
 
+    def check(self, spec: ExperimentSpec) -> None:
+        """Target bands match `bands`; no labels; the identity term has as many SAR as EO
+        channels; some CycleGAN term is weighted."""
+        d = spec.data
+        want = list(CYCLEGAN_BAND_SETS[self.bands])
+        if d.target_bands != want:
+            raise ValueError(
+                f"data.target_bands: model.bands={self.bands!r} translates to {want}, but data.target_bands={d.target_bands}"
+            )
+        if d.label != "none":
+            raise ValueError("data.label: CycleGAN trains without labels; set data.label: none")
+        if spec.loss.gan.identity > 0 and self.sar_channels != len(want):
+            # Identity feeds EO images to the SAR->EO generator and SAR to EO->SAR.
+            raise ValueError(
+                f"loss.gan.identity: the identity term G_ab(EO) ~ EO needs as many SAR as EO channels, "
+                f"but got (model.sar_channels={self.sar_channels}, EO bands of model.bands={self.bands!r}: {len(want)}); "
+                "set loss.gan.identity: 0"
+            )
+        self.require_weight(spec, "gan")
 
-class CloudUNetSpec(StrictModel):
+
+class CloudUNetSpec(FamilySpec):
     """Cloud-segmentation U-Net with an EfficientNet-B2 encoder."""
+
+    losses: ClassVar[FamilyLoss] = FamilyLoss(
+        reads=("seg.focal", "seg.dice", "seg.bce", "seg.focal_tversky"),
+        defaults={"seg": {"focal": 0.25, "dice": 0.75}},
+    )
 
     kind: Literal["cloud_unet"] = "cloud_unet"
     in_channels: int = Field(3, ge=1, description="Input channels (RGB).")
@@ -167,12 +309,33 @@ class CloudUNetSpec(StrictModel):
     )
     weights: str | None = Field(None, description="Local weights file loaded into the whole model.")
 
+    def check(self, spec: ExperimentSpec) -> None:
+        """Cloud labels; some segmentation term is weighted."""
+        if spec.data.label != "cloud":
+            raise ValueError("data.label: the cloud U-Net needs data.label: cloud")
+        self.require_weight(spec, "seg")
+
 
 ModelSpec = Annotated[
     FloraSpec | ResUNetSpec | SarKDSpec | CycleGANSpec | CloudUNetSpec,
     Field(discriminator="kind"),
 ]
-MODEL_KINDS: tuple[str, ...] = ("flora", "resunet", "sarkd", "cyclegan", "cloud_unet")
+# kind -> spec class, read off the union (the spec side of `floodlab.tasks.FAMILIES`).
+_SPECS: dict[str, type[FamilySpec]] = {
+    cls.model_fields["kind"].default: cls for cls in get_args(get_args(ModelSpec)[0])
+}
+MODEL_KINDS: tuple[str, ...] = tuple(_SPECS)
+
+
+def family_spec(kind: str) -> type[FamilySpec]:
+    """The spec class of a model family.
+
+    Raises:
+        KeyError: no family has this `kind`.
+    """
+    if kind not in _SPECS:
+        raise KeyError(f"Unknown model '{kind}'; available: {sorted(_SPECS)}")
+    return _SPECS[kind]
 
 
 def input_channels(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from floodlab.models import build_cloud_unet
+from floodlab.specs import CloudUNetSpec
+from floodlab.tasks.registry import register_family
 from floodlab.tasks.segmentation import SegmentationTask
 
 
+@register_family(CloudUNetSpec, model=build_cloud_unet)
 class CloudTask(SegmentationTask):
     """U-Net with an EfficientNet-B2 encoder segmenting cloud (thin | thick) from RGB.
 

@@ -11,19 +11,11 @@ import torch
 from torch import Tensor, nn
 
 from floodlab.data import sample
-from floodlab.losses import (
-    bce_loss,
-    boundary_loss,
-    charbonnier_loss,
-    dice_loss,
-    edge_loss,
-    fft_loss,
-    focal_loss,
-    focal_tversky_loss,
-    ssim_loss,
-)
-from floodlab.specs.loss import RecLossSpec, SegLossSpec
+from floodlab.losses import TASK_TERMS, TERMS
+from floodlab.specs.base import StrictModel
+from floodlab.specs.loss import active_weights
 from floodlab.specs.train import OptimSpec
+from floodlab.tasks.base import unwrap as unwrap  # the one DDP unwrap, for the tasks here
 
 Batch = dict[str, Any]
 
@@ -51,11 +43,6 @@ def build_optimizer(
     return torch.optim.SGD(
         trainable, lr=rate, momentum=optim.momentum, weight_decay=optim.weight_decay
     )
-
-
-def unwrap(module: nn.Module) -> nn.Module:
-    """The module inside a DistributedDataParallel wrapper (the module itself otherwise)."""
-    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
 
 
 @contextlib.contextmanager
@@ -89,61 +76,36 @@ def target_valid(target: Tensor) -> Tensor:
     return torch.isfinite(target).all(dim=1)
 
 
-def seg_loss_names(seg: SegLossSpec) -> list[str]:
-    """Names of the segmentation terms with a non-zero weight."""
-    return [n for n in ("dice", "bce", "boundary", "focal_tversky", "focal") if getattr(seg, n) > 0]
-
-
-def rec_loss_names(rec: RecLossSpec) -> list[str]:
-    """Names of the pixel reconstruction terms with a non-zero weight (not adversarial)."""
-    return [n for n in ("charbonnier", "ssim", "fft", "edge") if getattr(rec, n) > 0]
-
-
-def seg_loss_terms(
-    seg: SegLossSpec, logits: Tensor, target: Tensor, valid: Tensor | None, scale: float = 1.0
+def weighted_terms(
+    section: str,
+    weights: StrictModel,
+    output: Tensor,
+    target: Tensor,
+    valid: Tensor | None,
+    scale: float = 1.0,
 ) -> dict[str, Tensor]:
-    """Weighted segmentation terms by name; zero-weight terms are not computed.
+    """Weighted terms of one loss section by name; zero-weight terms are not computed.
+
+    Each term's function is `floodlab.losses.TERMS["<section>.<name>"]`; terms the task
+    composes from its networks (`floodlab.losses.TASK_TERMS`, e.g. ``rec.adversarial``)
+    are left to the task.
 
     Args:
-        seg: the `loss.seg` weights and parameters.
-        logits: (B, 1, H, W) logits.
-        target: (B, H, W) {0, 1} labels.
-        valid: optional (B, H, W) bool.
+        section: the section's name in `loss` ("seg", "rec").
+        weights: the spec's section (weights and the terms' parameters).
+        output: logits (B, 1, H, W) for "seg", the translation (B, C, H, W) in [0, 1] for "rec".
+        target: (B, H, W) {0, 1} labels for "seg", (B, C, H, W) in [0, 1] for "rec".
+        valid: optional (B, H, W) bool of the pixels that count.
         scale: extra factor on every term (SAR-KD's beta on the supervised loss).
 
     Returns:
-        ``{name: weight * scale * loss}``; their sum is the segmentation loss.
+        ``{name: weight * scale * loss}``; their sum is the section's loss.
     """
-    fns = {
-        "dice": lambda: dice_loss(logits, target, valid),
-        "bce": lambda: bce_loss(logits, target, valid),
-        "boundary": lambda: boundary_loss(logits, target, valid),
-        "focal_tversky": lambda: focal_tversky_loss(
-            logits, target, valid, seg.tversky_alpha, seg.tversky_beta, seg.tversky_gamma
-        ),
-        "focal": lambda: focal_loss(logits, target, valid, seg.focal_alpha, seg.focal_gamma),
+    return {
+        name: weight * scale * TERMS[f"{section}.{name}"](output, target, valid, weights)
+        for name, weight in active_weights(weights).items()
+        if f"{section}.{name}" not in TASK_TERMS
     }
-    return {name: getattr(seg, name) * scale * fns[name]() for name in seg_loss_names(seg)}
-
-
-def rec_loss_terms(
-    rec: RecLossSpec, pred: Tensor, target: Tensor, valid: Tensor | None
-) -> dict[str, Tensor]:
-    """Weighted pixel reconstruction terms by name; zero-weight terms are not computed.
-
-    Args:
-        rec: the `loss.rec` weights and parameters.
-        pred: (B, C, H, W) translation in [0, 1].
-        target: (B, C, H, W) target in [0, 1].
-        valid: optional (B, H, W) bool of usable target pixels.
-    """
-    fns = {
-        "charbonnier": lambda: charbonnier_loss(pred, target, valid, rec.charbonnier_eps),
-        "ssim": lambda: ssim_loss(pred, target, valid),
-        "fft": lambda: fft_loss(pred, target, valid),
-        "edge": lambda: edge_loss(pred, target, valid),
-    }
-    return {name: getattr(rec, name) * fns[name]() for name in rec_loss_names(rec)}
 
 
 def total(terms: dict[str, Tensor]) -> Tensor:

@@ -14,7 +14,6 @@ from torch import Tensor
 
 from floodlab.bands import CYCLEGAN_BAND_SETS
 from floodlab.data import sample
-from floodlab.errors import SpecError
 from floodlab.losses import (
     cycle_loss,
     identity_loss,
@@ -22,7 +21,7 @@ from floodlab.losses import (
     lsgan_generator_loss,
 )
 from floodlab.metrics import LossMeans, ReconstructionMetrics, keys
-from floodlab.models import build_model
+from floodlab.models import build_cyclegan
 from floodlab.specs import CycleGANSpec, ExperimentSpec
 from floodlab.tasks import panels as draw
 from floodlab.tasks.base import Batch, StepContext, Task
@@ -36,6 +35,7 @@ from floodlab.tasks.common import (
     total,
     unwrap,
 )
+from floodlab.tasks.registry import build_model, register_family
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ def to_unit(x: Tensor) -> Tensor:
     return ((x.float() + 1.0) / 2.0).clamp(0.0, 1.0)
 
 
+@register_family(CycleGANSpec, model=build_cyclegan)
 class CycleGANTask(Task):
     """CycleGAN between SAR (domain A, ``image``) and EO (domain B, ``target``), both in [-1, 1].
 
@@ -107,13 +108,8 @@ class CycleGANTask(Task):
         for name in ("g_ab", "g_ba", "d_a", "d_b"):
             self.nets[name] = getattr(gan, name)
         self.bands = list(CYCLEGAN_BAND_SETS[m.bands])
+        # The family's `check` guarantees a loss.gan term with a weight > 0.
         self.weights = spec.loss.gan
-        if self.weights.adversarial == 0 and self.weights.cycle == 0 and self.weights.identity == 0:
-            raise SpecError(
-                [
-                    "loss.gan: every CycleGAN weight is 0; set loss.gan.adversarial and loss.gan.cycle (e.g. 1.0 and 10.0)"
-                ]
-            )
         self.pools = {"a": ImagePool(), "b": ImagePool()}
         self.rec_metrics = ReconstructionMetrics(self.bands)
         self.loss_means = LossMeans([keys.LOSS])

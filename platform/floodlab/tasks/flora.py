@@ -23,7 +23,7 @@ from floodlab.losses import (
     pcgrad_backward,
 )
 from floodlab.metrics import LossMeans, ReconstructionMetrics, SegmentationMetrics, keys
-from floodlab.models import FloraModel, build_model, build_patchgan
+from floodlab.models import FloraModel, build_flora, build_patchgan
 from floodlab.specs import ExperimentSpec, FloraSpec
 from floodlab.tasks import panels as draw
 from floodlab.tasks.base import Batch, StepContext, Task
@@ -33,19 +33,18 @@ from floodlab.tasks.common import (
     detached,
     frozen,
     full_precision,
-    rec_loss_names,
-    rec_loss_terms,
-    seg_loss_names,
-    seg_loss_terms,
     target_valid,
     to_numpy,
     total,
     unwrap,
+    weighted_terms,
 )
+from floodlab.tasks.registry import build_model, register_family
 
 logger = logging.getLogger(__name__)
 
 
+@register_family(FloraSpec, model=build_flora)
 class FloraTask(Task):
     """FLoRA: SAR encoder + optical teacher + fusion latent + translation/segmentation decoders.
 
@@ -91,17 +90,8 @@ class FloraTask(Task):
                     f"model.num_classes: FLoRA segments a binary flood mask; set it to 1 (got {m.num_classes})"
                 ]
             )
+        # `FloraSpec.check` guarantees a weighted seg or pixel rec term (both under PCGrad).
         loss = spec.loss
-        self.seg_names = seg_loss_names(loss.seg)
-        self.rec_names = rec_loss_names(loss.rec)
-        if not self.seg_names and not self.rec_names:
-            raise SpecError(["loss.seg, loss.rec: every FLoRA loss weight is 0; give at least one"])
-        if loss.decouple == "pcgrad" and not (self.seg_names and self.rec_names):
-            raise SpecError(
-                [
-                    "loss.decouple: pcgrad projects the segmentation and reconstruction gradients, so both loss.seg and loss.rec need a non-zero weight"
-                ]
-            )
         model = build_model(m)
         assert isinstance(model, FloraModel)
         self.nets["model"] = model
@@ -164,10 +154,10 @@ class FloraTask(Task):
         """(seg terms, rec terms incl. g_adv, other terms) for one forward's outputs."""
         target = batch[sample.TARGET]
         rec_valid = target_valid(target)
-        seg = seg_loss_terms(
-            self.spec.loss.seg, out["seg"].float(), batch[sample.MASK], batch_valid(batch)
+        seg = weighted_terms(
+            "seg", self.spec.loss.seg, out["seg"].float(), batch[sample.MASK], batch_valid(batch)
         )
-        rec = rec_loss_terms(self.spec.loss.rec, out["rgb"].float(), target, rec_valid)
+        rec = weighted_terms("rec", self.spec.loss.rec, out["rgb"].float(), target, rec_valid)
         if self.g_adv_weight > 0:
             disc = unwrap(self.nets["disc"])
             # The generator step must not train the discriminator: no gradient into it.

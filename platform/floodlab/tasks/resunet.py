@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from floodlab.models import build_resunet
+from floodlab.specs import ResUNetSpec
+from floodlab.tasks.registry import register_family
 from floodlab.tasks.segmentation import SegmentationTask
 
 
+@register_family(ResUNetSpec, model=build_resunet)
 class ResUNetTask(SegmentationTask):
     """Dual-attention residual U-Net on engineered SAR bands (VV, ratio, magnitude).
 

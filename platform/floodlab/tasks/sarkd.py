@@ -12,10 +12,11 @@ from floodlab.data import sample
 from floodlab.errors import FloodlabError, SpecError, TrainingError
 from floodlab.losses import kd_loss
 from floodlab.metrics import keys
-from floodlab.models import build_sarkd, load_weights
-from floodlab.specs import ExperimentSpec
+from floodlab.models import build_sarkd, build_sarkd_from_spec, load_weights
+from floodlab.specs import ExperimentSpec, SarKDSpec
 from floodlab.tasks.base import Batch, StepContext
-from floodlab.tasks.common import batch_valid, detached, full_precision, seg_loss_terms, total
+from floodlab.tasks.common import batch_valid, detached, full_precision, total, weighted_terms
+from floodlab.tasks.registry import register_family
 from floodlab.tasks.segmentation import SegmentationTask
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def load_teacher(spec: ExperimentSpec, runs_root: str | Path = "runs") -> nn.Mod
     return teacher
 
 
+@register_family(SarKDSpec, model=build_sarkd_from_spec)
 class SarKDTask(SegmentationTask):
     """SAR-KD: MobileNetV2 U-Net / PSPNet teachers, MLP baseline, UnetLight / PSPMixer students.
 
@@ -146,8 +148,8 @@ class SarKDTask(SegmentationTask):
         valid = batch_valid(batch)
         terms: dict[str, Tensor] = {}
         if self.beta > 0:
-            terms = seg_loss_terms(
-                self.spec.loss.seg, logits.float(), batch[sample.MASK], valid, self.beta
+            terms = weighted_terms(
+                "seg", self.spec.loss.seg, logits.float(), batch[sample.MASK], valid, self.beta
             )
         if self.distilling and teacher is not None:
             terms["kd"] = self.alpha * kd_loss(

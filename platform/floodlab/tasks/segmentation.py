@@ -13,7 +13,6 @@ from torch import Tensor
 from floodlab.data import sample
 from floodlab.errors import SpecError
 from floodlab.metrics import LossMeans, SegmentationMetrics, keys
-from floodlab.models import build_model
 from floodlab.specs import ExperimentSpec
 from floodlab.tasks import panels as draw
 from floodlab.tasks.base import Batch, StepContext, Task
@@ -22,11 +21,11 @@ from floodlab.tasks.common import (
     build_optimizer,
     detached,
     full_precision,
-    seg_loss_names,
-    seg_loss_terms,
     to_numpy,
     total,
+    weighted_terms,
 )
+from floodlab.tasks.registry import build_model
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +33,8 @@ logger = logging.getLogger(__name__)
 class SegmentationTask(Task):
     """One network ``nets["model"]`` mapping ``image`` to binary logits (B, 1, H, W).
 
-    Loss: the weighted sum of the non-zero `loss.seg` terms, masked by ``valid``.
+    Loss: the weighted sum of the non-zero `loss.seg` terms, masked by ``valid`` (the
+    family's spec check refuses a spec without one).
     Metrics: IoU, mean IoU, F1, precision, recall and pixel accuracy of the positive class
     from the accumulated confusion matrix (`seg_metrics`), plus the mean loss.
 
@@ -52,14 +52,8 @@ class SegmentationTask(Task):
                     f"model.num_classes: the {spec.model.kind} task trains a binary mask with one logit; set model.num_classes: 1 (got {num_classes})"
                 ]
             )
+        # The family's `check` guarantees a segmentation term with a weight > 0.
         self.nets["model"] = build_model(spec.model)
-        self.loss_names = seg_loss_names(spec.loss.seg)
-        if not self.loss_names:
-            raise SpecError(
-                [
-                    f"loss.seg: every segmentation weight is 0 for model.kind={spec.model.kind!r}; give at least one (e.g. loss.seg.dice: 1.0)"
-                ]
-            )
         self.seg_metrics = SegmentationMetrics()
         self.loss_means = LossMeans([keys.LOSS])
         self.device = torch.device("cpu")
@@ -90,8 +84,8 @@ class SegmentationTask(Task):
     # -- losses ---------------------------------------------------------------------------
     def loss_terms(self, logits: Tensor, batch: Batch) -> dict[str, Tensor]:
         """Weighted loss terms and their sum under "loss" for (B, 1, H, W) logits."""
-        terms = seg_loss_terms(
-            self.spec.loss.seg, logits.float(), batch[sample.MASK], batch_valid(batch)
+        terms = weighted_terms(
+            "seg", self.spec.loss.seg, logits.float(), batch[sample.MASK], batch_valid(batch)
         )
         terms[keys.LOSS] = total(terms)
         return terms

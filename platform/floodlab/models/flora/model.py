@@ -12,7 +12,6 @@ from floodlab.models.flora.decoders import PyramidDecoder
 from floodlab.models.flora.encoder import SarEncoder
 from floodlab.models.flora.fusion import ScaleFusion
 from floodlab.models.flora.teacher import OpticalTeacher
-from floodlab.models.registry import register_model
 from floodlab.specs.model import FloraSpec
 
 DetachBranch = Literal["seg", "rec"] | None
@@ -156,7 +155,6 @@ class FloraModel(nn.Module):
         return list(self.teacher.parameters())
 
 
-@register_model("flora")
 def build_flora(spec: FloraSpec) -> FloraModel:
     """Build a `FloraModel` from its spec (the PatchGAN discriminator, when
     ``spec.discriminator`` is set, is built by the task with `build_patchgan`)."""
