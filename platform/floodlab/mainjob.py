@@ -108,7 +108,7 @@ def run_main_job(
     stage(
         f"sweep: {spec.tune.num_trials} trials of {spec.model.kind} on the {'cluster' if address else 'local Ray'}"
     )
-    sweep = run_sweep(spec, address=address, progress=sweep_progress)
+    sweep = run_sweep(spec, address=address, progress=sweep_progress, store=store)
     if sweep.best is None or sweep.best_run_dir is None:
         raise FloodlabError(
             f"no trial of the sweep finished; see {sweep.trials_csv} for each trial's error"

@@ -83,3 +83,29 @@ def test_two_rank_states_merge_to_the_single_process_result() -> None:
     merged, expected = rank0.compute(), whole.compute()
     for key in keys.SEGMENTATION_KEYS:
         assert merged[key].item() == pytest.approx(expected[key].item(), rel=1e-12)
+
+
+def test_confusion_counts_and_count_scores_agree_with_the_accumulated_metric():
+    from floodlab.metrics.segmentation import confusion_counts, count_scores
+
+    prob, target, valid = _random_batch(7)
+    metric = SegmentationMetrics()
+    metric.update(prob, target, valid)
+    counts = confusion_counts(prob[:, 0] > 0.5, target > 0.5, valid)
+    tn, fp, fn, tp = metric.confusion_matrix().flatten().tolist()
+    assert counts.tolist() == [tp, fp, fn, tn]
+    scores = count_scores(counts)
+    for k, v in metric.compute().items():
+        assert scores[k] == pytest.approx(float(v)), k
+    per_image = confusion_counts(prob[:, 0] > 0.5, target > 0.5, valid, dims=(1, 2))
+    assert per_image.shape == (3, 4) and per_image.sum(0).tolist() == counts.tolist()
+
+
+def test_keys_build_every_record_key():
+    assert keys.train(keys.loss_component("dice")) == "train/loss/dice"
+    assert keys.train(keys.loss_component(keys.LOSS)) == "train/loss"
+    assert keys.train_step(keys.lr()) == "train_step/lr"
+    assert keys.lr("d") == "lr/d"
+    assert keys.train(keys.grad_norm("main")) == "train/grad_norm"
+    assert keys.train(keys.grad_norm("d")) == "train/grad_norm/d"
+    assert keys.val(keys.with_optical(keys.IOU)) == "val/with_optical/iou"

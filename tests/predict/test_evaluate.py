@@ -14,12 +14,12 @@ from click.testing import CliRunner
 from torch.utils.data import DataLoader
 
 from floodlab.cli import main
+from floodlab.metrics.segmentation import confusion_counts, count_scores
 from floodlab.predict.evaluate import evaluate_run
-from floodlab.predict.report import confusion, seg_metrics
 from floodlab.specs import load_spec
 from floodlab.tracking import RunDir
 from floodlab.tracking.checkpoint import save_checkpoint, write_meta
-from floodlab.tracking.rundir import checkpoint_dir_name
+from floodlab.tracking.checkpoint_dirs import checkpoint_dir_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,11 +76,11 @@ def test_confusion_and_metrics_follow_validity():
     pred = np.array([[1, 1], [0, 0]], bool)
     truth = np.array([[1, 0], [1, 0]], bool)
     valid = np.array([[1, 1], [1, 0]], bool)  # the bottom-right pixel is missing data
-    c = confusion(pred, truth, valid)
+    c = confusion_counts(pred, truth, valid)
     assert c.tolist() == [1, 1, 1, 0]
-    m = seg_metrics(c)
+    m = count_scores(c)
     assert m["iou"] == pytest.approx(1 / 3) and m["f1"] == pytest.approx(0.5)
-    assert math.isnan(seg_metrics([0, 0, 0, 5])["iou"])  # no water anywhere: undefined
+    assert math.isnan(count_scores([0, 0, 0, 5])["iou"])  # no water anywhere: undefined
 
 
 def test_evaluate_reports_model_beside_otsu(resunet_run):

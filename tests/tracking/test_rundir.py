@@ -13,12 +13,13 @@ from floodlab.errors import FloodlabError, TrainingError
 from floodlab.specs import load_spec, spec_hash
 from floodlab.tracking import RunDir
 from floodlab.tracking.checkpoint import (
+    Checkpoint,
     load_checkpoint,
     save_checkpoint,
     write_checkpoint,
     write_meta,
 )
-from floodlab.tracking.rundir import checkpoint_dir_name
+from floodlab.tracking.checkpoint_dirs import checkpoint_dir_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,17 +29,16 @@ def spec():
     return load_spec(ROOT / "experiments" / "quickstart.yaml")
 
 
-def _state(epoch: int) -> dict:
-    return {
-        "task": {"model": {"w": torch.full((2,), float(epoch))}},
-        "optimizers": {},
-        "schedulers": {},
-        "scaler": {},
-        "epoch": epoch,
-        "best_metric": None,
-        "spec_hash": "abc",
-        "metrics": {"val/iou": 0.1 * epoch},
-    }
+def _state(epoch: int) -> Checkpoint:
+    return Checkpoint(
+        task={"model": {"w": torch.full((2,), float(epoch))}},
+        optimizers={},
+        schedulers={},
+        scaler={},
+        spec_hash="abc",
+        metrics={"val/iou": 0.1 * epoch},
+        loop={"epoch": epoch, "best_metric": None},
+    )
 
 
 def test_create_names_runs_and_latest_is_the_run_with_a_checkpoint(tmp_path, spec):
@@ -113,7 +113,7 @@ def test_best_and_latest_checkpoint_follow_scores(tmp_path):
     (run.checkpoints_dir / checkpoint_dir_name(4)).mkdir()
     assert run.best_checkpoint().parent.name == "epoch_0002"
     assert run.latest_checkpoint().parent.name == "epoch_0003"
-    assert load_checkpoint(run.best_checkpoint())["epoch"] == 2
+    assert load_checkpoint(run.best_checkpoint())["loop"]["epoch"] == 2
 
 
 def test_only_complete_checkpoints_count(tmp_path):
@@ -136,7 +136,7 @@ def test_only_complete_checkpoints_count(tmp_path):
     # Re-writing an epoch replaces it whole.
     write_checkpoint(torn, _state(3), {"epoch": 3})
     assert [c["epoch"] for c in run.checkpoints()] == [1, 2, 3]
-    assert load_checkpoint(run.latest_checkpoint())["epoch"] == 3
+    assert load_checkpoint(run.latest_checkpoint())["loop"]["epoch"] == 3
 
 
 def test_resume_choice_takes_the_newest_checkpoint_that_loads(tmp_path):
@@ -147,12 +147,12 @@ def test_resume_choice_takes_the_newest_checkpoint_that_loads(tmp_path):
     for epoch in (2, 4):
         write_checkpoint(run.checkpoints_dir / checkpoint_dir_name(epoch), _state(epoch), {})
     path, state = resume_choice(run, None)
-    assert Path(path).parent.name == "epoch_0004" and state["epoch"] == 4
+    assert Path(path).parent.name == "epoch_0004" and state["loop"]["epoch"] == 4
     # Complete by its size, yet unreadable: the next older one is used.
     newest = run.checkpoints_dir / "epoch_0004" / "checkpoint.pt"
     newest.write_bytes(b"x" * newest.stat().st_size)
     path, state = resume_choice(run, None)
-    assert Path(path).parent.name == "epoch_0002" and state["epoch"] == 2
+    assert Path(path).parent.name == "epoch_0002" and state["loop"]["epoch"] == 2
 
 
 def test_checkpoint_errors_are_clear(tmp_path):

@@ -153,7 +153,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tiny, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         _run(tiny, spec, hooks=stopped)
     ckpt = load_checkpoint(stopped.saved[2])
-    assert ckpt["epoch"] == 2
+    assert ckpt["loop"]["epoch"] == 2
 
     resumed = Recorder(tmp_path / "resumed")
     task_resumed, state = _run(tiny, spec, hooks=resumed, resume=ckpt)
@@ -222,3 +222,12 @@ def test_a_store_lost_mid_run_fails_the_run_naming_the_store(tiny_s1f11_store, t
         fit(build_task(spec), spec, *loaders, hooks=rec)
     assert str(store) in str(err.value)
     assert [r["epoch"] for r in rec.records] == [1]  # nothing trained on lost data
+
+
+def test_checkpoint_holds_the_loop_state_once_and_restores_it(tiny, tmp_path):
+    rec = Recorder(tmp_path)
+    _, state = _run(tiny, tiny.spec("trainer.epochs=2"), hooks=rec)
+    ckpt = load_checkpoint(rec.saved[2])
+    assert "epoch" not in ckpt and "best_metric" not in ckpt  # only inside "loop"
+    restored = LoopState.from_checkpoint(ckpt)
+    assert restored == state and restored.best_metric == ckpt["loop"]["best_metric"]

@@ -82,7 +82,7 @@ def test_run_directory_holds_metrics_checkpoints_and_summary(two_worker_run):
     assert summary["status"] == "completed" and summary["epochs_completed"] == 2
     assert summary["spec_hash"] == two_worker_run.spec_hash()
     state = load_checkpoint(two_worker_run.latest_checkpoint())
-    assert state["epoch"] == 2 and state["spec_hash"] == two_worker_run.spec_hash()
+    assert state["loop"]["epoch"] == 2 and state["spec_hash"] == two_worker_run.spec_hash()
     assert Path(summary["best"]["checkpoint"]) == two_worker_run.best_checkpoint()
     assert json.loads(two_worker_run.normalization_path.read_text())
 
@@ -151,7 +151,7 @@ def test_killed_worker_restarts_from_checkpoint_without_duplicate_epochs(
     assert json.loads((run.workers_dir / "rank1.json").read_text())["start_epoch"] == 3
     assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3, 4]
     assert run.read_summary()["status"] == "completed"
-    assert load_checkpoint(run.latest_checkpoint())["epoch"] == 4
+    assert load_checkpoint(run.latest_checkpoint())["loop"]["epoch"] == 4
 
     # --resume from the CLI continues the same run at epoch 5 with the optimiser state.
     monkeypatch.delenv("FLOODLAB_FAULT_KILL")
@@ -175,7 +175,7 @@ def test_killed_worker_restarts_from_checkpoint_without_duplicate_epochs(
     assert str(run.path) in cli.output and "tensorboard --logdir" in cli.output
     assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3, 4, 5]
     after = load_checkpoint(run.latest_checkpoint())
-    assert after["epoch"] == 5
+    assert after["loop"]["epoch"] == 5
     assert after["loop"]["global_step"] == before["loop"]["global_step"] + 2  # 2 batches more
     step_before = before["optimizers"]["main"]["state"][0]["step"]
     assert torch.equal(after["optimizers"]["main"]["state"][0]["step"], step_before + 2)
@@ -209,7 +209,7 @@ def test_a_checkpoint_ray_never_registered_is_not_lost(
     assert [c["epoch"] for c in run.checkpoints()] == [2, 3]
     assert run.read_summary()["status"] == "completed"
     state = load_checkpoint(run.latest_checkpoint())
-    assert state["epoch"] == 3
+    assert state["loop"]["epoch"] == 3
     assert state["loop"]["global_step"] == 3 * 2  # 2 batches an epoch, none repeated
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from floodlab.errors import FloodlabError
 from floodlab.specs import load_spec
+from floodlab.tracking.sweepdir import SweepDir
 from floodlab.tune import results as res
 from floodlab.tune.hparams import has_session, write_hparams_config, write_trial_session
 from floodlab.tune.pareto import dominates, non_dominated
@@ -122,6 +123,7 @@ def test_resolve_sweep_finds_latest_and_lists_what_exists(tmp_path: Path) -> Non
     for name in ("sweep-20260101-000000", "sweep-20260102-000000"):
         (tmp_path / "exp" / name).mkdir(parents=True)
         (tmp_path / "exp" / name / res.SWEEP_SPEC).write_text("name: exp\n")
+        SweepDir(tmp_path / "exp" / name).mark_latest()  # as `SweepDir.create` does
     latest = tmp_path / "exp" / "sweep-20260102-000000"
     assert res.resolve_sweep("exp/latest", tmp_path) == latest
     assert res.resolve_sweep("exp", tmp_path) == latest

@@ -45,7 +45,8 @@ def train_cmd(
     from floodlab.train.driver import train
 
     spec = load_spec(spec_path, overrides)
-    ensure_store(spec.data)
+    # Prepared (synthesised/converted) before the epoch bar starts; `train` reuses it.
+    store = ensure_store(spec.data)
     bar = tqdm(total=spec.trainer.epochs, desc=f"train {spec.name}", unit="epoch")
 
     def progress(record: dict[str, Any]) -> None:
@@ -59,7 +60,9 @@ def train_cmd(
         bar.refresh()
 
     try:
-        result = train(spec, address=address, resume=resume, workers=workers, progress=progress)
+        result = train(
+            spec, address=address, resume=resume, workers=workers, progress=progress, store=store
+        )
     finally:
         bar.close()
     summary = result.run.read_summary()
@@ -158,17 +161,18 @@ def tune_cmd(
 def trials_cmd(sweep: str, root: str, top: int | None) -> None:
     """Print the leaderboard of SWEEP (a sweep directory or <experiment>/latest)."""
     from floodlab.errors import FloodlabError
-    from floodlab.specs import load_spec
+    from floodlab.tracking.sweepdir import SweepDir
     from floodlab.tune.leaderboard import leaderboard
-    from floodlab.tune.results import SWEEP_SPEC, TRIALS_CSV, read_trials_csv, resolve_sweep
+    from floodlab.tune.results import TRIALS_CSV, read_trials_csv
 
-    sweep_dir = resolve_sweep(sweep, root)
-    spec = load_spec(sweep_dir / SWEEP_SPEC)
+    found = SweepDir.open(sweep, root)
+    sweep_dir = found.path
+    spec = found.read_spec()
     assert spec.tune is not None
     if not (sweep_dir / TRIALS_CSV).is_file():
         raise FloodlabError(
             f"{sweep_dir / TRIALS_CSV}: no trial has finished yet; wait for the sweep, or "
-            f"continue an interrupted one with `floodlab tune {sweep_dir / SWEEP_SPEC} --resume`"
+            f"continue an interrupted one with `floodlab tune {found.spec_path} --resume`"
         )
     records = read_trials_csv(sweep_dir / TRIALS_CSV, spec.tune)
     header, rows = leaderboard(records, spec.tune, top)

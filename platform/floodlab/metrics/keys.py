@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+# -- the epoch record (metrics.jsonl, Ray reports, TensorBoard) ---------------------------
+EPOCH = "epoch"  # last completed epoch, 1-based
+GLOBAL_STEP = "global_step"  # optimisation steps so far
+TIME = "time"  # s: the epoch's training + validation
+TIMESTAMP = "timestamp"  # unix s when the epoch ended
+LR = "lr"  # learning rate of the first optimiser (others: lr/<name>)
+GRAD_NORM = "grad_norm"  # mean gradient norm before clipping
+
 # -- losses -------------------------------------------------------------------------------
 LOSS = "loss"
 
@@ -13,6 +21,7 @@ PRECISION = "precision"  # TP / (TP + FP)
 RECALL = "recall"  # TP / (TP + FN)
 ACCURACY = "accuracy"  # (TP + TN) / valid pixels
 TP, FP, FN, TN = "tp", "fp", "fn", "tn"  # confusion-matrix counts (valid pixels)
+COUNTS: tuple[str, ...] = (TP, FP, FN, TN)  # their order wherever counts are stacked
 VALID_PIXELS = "valid_pixels"
 SEGMENTATION_KEYS: tuple[str, ...] = (IOU, MIOU, F1, PRECISION, RECALL, ACCURACY)
 
@@ -26,6 +35,7 @@ RECONSTRUCTION_KEYS: tuple[str, ...] = (PSNR, SSIM, SAM, RMSE)
 
 # -- prefixes -----------------------------------------------------------------------------
 TRAIN, VAL, TEST = "train", "val", "test"
+TRAIN_STEP = "train_step"  # TensorBoard scalars of single optimisation steps
 WITH_OPTICAL = "with_optical"  # FLoRA evaluated with its optical prior (vs SAR alone)
 
 
@@ -59,6 +69,21 @@ def test(key: str) -> str:
     return prefixed(TEST, key)
 
 
+def train_step(key: str) -> str:
+    """``train_step/<key>``."""
+    return prefixed(TRAIN_STEP, key)
+
+
 def loss_component(name: str) -> str:
     """Key of one weighted loss term, e.g. ``loss/dice`` (``loss`` alone is the total)."""
     return LOSS if name == LOSS else f"{LOSS}/{name}"
+
+
+def lr(optimizer: str | None = None) -> str:
+    """Key of a learning rate: ``lr`` for the first optimiser, ``lr/<name>`` for the others."""
+    return LR if optimizer is None else f"{LR}/{optimizer}"
+
+
+def grad_norm(optimizer: str) -> str:
+    """Key of an optimiser's gradient norm: ``grad_norm`` for "main", else ``grad_norm/<name>``."""
+    return GRAD_NORM if optimizer == "main" else f"{GRAD_NORM}/{optimizer}"

@@ -8,6 +8,9 @@ the label nor the prediction) are NaN, so averages over images can skip them
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 from torch import Tensor
 from torchmetrics import Metric
@@ -52,6 +55,36 @@ def scores_from_counts(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor) -> dict[s
     }
 
 
+def confusion_counts(
+    pred: Tensor | np.ndarray,
+    truth: Tensor | np.ndarray,
+    valid: Tensor | np.ndarray,
+    dims: tuple[int, ...] | None = None,
+) -> Tensor:
+    """Confusion counts of boolean maps over the valid pixels.
+
+    Args:
+        pred: predicted positive, any shape (e.g. (H, W) or (B, H, W)).
+        truth: true positive, the same shape.
+        valid: pixels to count, the same shape.
+        dims: the dimensions to sum over; default all.
+
+    Returns:
+        int64 counts stacked last in the order `keys.COUNTS` (tp, fp, fn, tn): shape (4,)
+        by default, (B, 4) for (B, H, W) maps with ``dims=(1, 2)``.
+    """
+    p, t, v = (torch.as_tensor(x).bool() for x in (pred, truth, valid))
+    dims = dims if dims is not None else tuple(range(p.ndim))
+    counts = [(p & t & v), (p & ~t & v), (~p & t & v), (~p & ~t & v)]
+    return torch.stack([c.sum(dims) for c in counts], dim=-1).long()
+
+
+def count_scores(counts: Sequence[int] | np.ndarray | Tensor) -> dict[str, float]:
+    """`scores_from_counts` of one (tp, fp, fn, tn) as floats (NaN where undefined)."""
+    tp, fp, fn, tn = torch.as_tensor(counts, dtype=torch.float64).unbind()
+    return {k: float(v) for k, v in scores_from_counts(tp, fp, fn, tn).items()}
+
+
 def per_image_segmentation(
     prob: Tensor, target: Tensor, valid: Tensor | None = None, threshold: float = 0.5
 ) -> dict[str, Tensor]:
@@ -67,15 +100,10 @@ def per_image_segmentation(
         (B,) tensors: the keys of `scores_from_counts` plus tp, fp, fn, tn and valid_pixels.
     """
     pred, truth, mask = _binarise(prob, target, valid, threshold)
-    dims = (1, 2)
-    tp = (pred & truth & mask).sum(dims)
-    fp = (pred & ~truth & mask).sum(dims)
-    fn = (~pred & truth & mask).sum(dims)
-    tn = (~pred & ~truth & mask).sum(dims)
-    out = scores_from_counts(tp, fp, fn, tn)
-    out.update(
-        {keys.TP: tp, keys.FP: fp, keys.FN: fn, keys.TN: tn, keys.VALID_PIXELS: mask.sum(dims)}
-    )
+    counts = confusion_counts(pred, truth, mask, dims=(1, 2)).unbind(-1)  # 4 x (B,)
+    out = scores_from_counts(*counts)
+    out.update(dict(zip(keys.COUNTS, counts, strict=True)))
+    out[keys.VALID_PIXELS] = mask.sum((1, 2))
     return out
 
 

@@ -30,14 +30,9 @@ from torch.utils.data import DataLoader
 from floodlab.data import sample as S
 from floodlab.errors import OutputPathError
 from floodlab.io import write_json
-from floodlab.predict.report import (
-    COUNTS,
-    confusion,
-    seg_metrics,
-    write_confusion,
-    write_csv,
-    write_panel,
-)
+from floodlab.metrics import keys
+from floodlab.metrics.segmentation import confusion_counts, count_scores
+from floodlab.predict.report import write_confusion, write_csv, write_panel
 from floodlab.train.step import move_batch
 
 log = logging.getLogger(__name__)
@@ -145,18 +140,18 @@ def evaluate_run(
                     row: dict[str, Any] = {
                         "id": batch[S.ID][i],
                         "source": source,
-                        "valid_pixels": int(valid[i].sum()),
+                        keys.VALID_PIXELS: int(valid[i].sum()),
                         "water_fraction": float(truth[i][valid[i]].mean())
                         if valid[i].any()
                         else float("nan"),
                     }
                     for n in names:
-                        c = confusion(preds[n][i], truth[i], valid[i])
+                        c = confusion_counts(preds[n][i], truth[i], valid[i]).numpy()
                         totals[n] += c
                         by_source.setdefault(source, {m: np.zeros(4, np.int64) for m in names})[
                             n
                         ] += c
-                        for k, v in seg_metrics(c).items():
+                        for k, v in count_scores(c).items():
                             row[f"{k}_{n}"] = v
                     rows.append(row)
                     masks[index] = {n: preds[n][i] for n in names}
@@ -171,10 +166,10 @@ def evaluate_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     predictors_report = {}
     for n in names:
-        m = seg_metrics(totals[n])
-        ious = [r[f"iou_{n}"] for r in rows if np.isfinite(r[f"iou_{n}"])]
+        m = count_scores(totals[n])
+        ious = [r[f"{keys.IOU}_{n}"] for r in rows if np.isfinite(r[f"{keys.IOU}_{n}"])]
         m["mean_image_iou"] = float(np.mean(ious)) if ious else float("nan")
-        m.update({k: int(v) for k, v in zip(COUNTS, totals[n], strict=True)})
+        m.update({k: int(v) for k, v in zip(keys.COUNTS, totals[n], strict=True)})
         predictors_report[n] = m
     report: dict[str, Any] = {
         "run": str(trained.run.path),
@@ -186,7 +181,7 @@ def evaluate_run(
         "threshold": threshold,
         "predictors": predictors_report,
         "by_source": {
-            s: {n: seg_metrics(c) for n, c in per.items()} for s, per in sorted(by_source.items())
+            s: {n: count_scores(c) for n, c in per.items()} for s, per in sorted(by_source.items())
         },
         "task_metrics": task_metrics,
     }
@@ -214,8 +209,10 @@ def _source(dataset: Any, index: int) -> str:
 
 def _ranked(rows: list[dict[str, Any]]) -> list[int]:
     """Row indices with a finite model IoU, best first (ties: more valid pixels first)."""
-    scored = [i for i, r in enumerate(rows) if np.isfinite(r[f"iou_{MODEL}"])]
-    return sorted(scored, key=lambda i: (-rows[i][f"iou_{MODEL}"], -rows[i]["valid_pixels"]))
+    scored = [i for i, r in enumerate(rows) if np.isfinite(r[f"{keys.IOU}_{MODEL}"])]
+    return sorted(
+        scored, key=lambda i: (-rows[i][f"{keys.IOU}_{MODEL}"], -rows[i][keys.VALID_PIXELS])
+    )
 
 
 def _keep_extremes(rows: list[dict[str, Any]], masks: dict[int, dict[str, np.ndarray]]) -> None:
@@ -241,7 +238,9 @@ def _panels(
         sample = dataset[i]
         row = rows[i]
         title = f"{row['id']}  " + "  ".join(
-            f"IoU {n}={row[f'iou_{n}']:.3f}" for n in masks[i] if np.isfinite(row[f"iou_{n}"])
+            f"IoU {n}={row[f'{keys.IOU}_{n}']:.3f}"
+            for n in masks[i]
+            if np.isfinite(row[f"{keys.IOU}_{n}"])
         )
         sar = sample.get(S.SAR_DB)
         written.append(

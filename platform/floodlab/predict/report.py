@@ -1,49 +1,19 @@
-"""Evaluation reports: confusion counts to metrics, CSV/JSON/PNG writers, panels, the table."""
+"""Evaluation reports: CSV/JSON/PNG writers, confusion-matrix plots, panels, the table.
+
+The counts and scores themselves come from `floodlab.metrics.segmentation`.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from floodlab.io import atomic_write_text, save_figure, write_json
-
-# Confusion counts over valid pixels, in this order everywhere: tp, fp, fn, tn.
-COUNTS = ("tp", "fp", "fn", "tn")
-
-
-def confusion(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """(tp, fp, fn, tn) of boolean maps over the valid pixels; int64 (4,)."""
-    p, t, v = pred.astype(bool), truth.astype(bool), valid.astype(bool)
-    return np.array(
-        [(p & t & v).sum(), (p & ~t & v).sum(), (~p & t & v).sum(), (~p & ~t & v).sum()],
-        dtype=np.int64,
-    )
-
-
-def seg_metrics(counts: Sequence[int] | np.ndarray) -> dict[str, float]:
-    """IoU, F1 (Dice), precision, recall and pixel accuracy of the water class.
-
-    A ratio whose denominator is 0 is NaN (e.g. IoU of an image without water where the
-    model also predicts none): undefined, not perfect.
-    """
-    tp, fp, fn, tn = (float(c) for c in counts)
-
-    def ratio(a: float, b: float) -> float:
-        return a / b if b > 0 else math.nan
-
-    return {
-        "iou": ratio(tp, tp + fp + fn),
-        "f1": ratio(2 * tp, 2 * tp + fp + fn),
-        "precision": ratio(tp, tp + fp),
-        "recall": ratio(tp, tp + fn),
-        "accuracy": ratio(tp + tn, tp + fp + fn + tn),
-    }
+from floodlab.metrics import keys
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -150,13 +120,13 @@ def format_table(report: dict[str, Any]) -> str:
     )
     lines = [header]
     if rows:
-        names = ["iou", "f1", "precision", "recall", "accuracy"]
+        names = [keys.IOU, keys.F1, keys.PRECISION, keys.RECALL, keys.ACCURACY]
         width = max(len(n) for n in rows) + 2
         lines.append(" " * width + "".join(f"{n:>11}" for n in names))
         for name, m in rows.items():
             lines.append(f"{name:<{width}}" + "".join(f"{m[n]:>11.4f}" for n in names))
     # The task's own metrics that the table does not show already (e.g. PSNR, SSIM).
-    shown = {"loss", "iou", "f1", "precision", "recall", "accuracy"}
+    shown = {keys.LOSS, keys.IOU, keys.F1, keys.PRECISION, keys.RECALL, keys.ACCURACY}
     extra = {
         k: v for k, v in report.get("task_metrics", {}).items() if k not in shown and "/" not in k
     }

@@ -12,6 +12,7 @@ from floodlab.specs import ExperimentSpec, with_values
 from floodlab.tasks.base import Task
 from floodlab.tracking import RunDir
 from floodlab.tracking.checkpoint import load_checkpoint
+from floodlab.train.state import LoopState
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +78,13 @@ def load_trained(
             run.spec_hash(),
         )
     task.eval()
-    log.info("loaded %s (epoch %d) of run %s", path.name, state["epoch"], run.path)
+    epoch = LoopState.from_checkpoint(state).epoch
+    log.info("loaded %s (epoch %d) of run %s", path.name, epoch, run.path)
     return Trained(
         spec=spec,
         task=task,
         normalization=run.read_normalization(),
         run=run,
         checkpoint=path,
-        epoch=int(state["epoch"]),
+        epoch=epoch,
     )

@@ -115,18 +115,18 @@ class Task(abc.ABC):
 
     def state_dict(self) -> dict[str, Any]:
         """Weights of every network (DDP wrappers unwrapped)."""
-        return {name: _unwrap(net).state_dict() for name, net in self.nets.items()}
+        return {name: unwrap(net).state_dict() for name, net in self.nets.items()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Load weights saved by `state_dict`."""
         for name, net in self.nets.items():
-            _unwrap(net).load_state_dict(state[name])
+            unwrap(net).load_state_dict(state[name])
 
     def num_parameters(self) -> int:
         """Trainable parameters over all networks."""
         return sum(p.numel() for p in self.nets.parameters() if p.requires_grad)
 
 
-def _unwrap(module: nn.Module) -> nn.Module:
-    inner = getattr(module, "module", module)
-    return inner if isinstance(inner, nn.Module) else module
+def unwrap(module: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel wrapper (the module itself otherwise)."""
+    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module

@@ -1,5 +1,6 @@
-"""Run directories, checkpoints and TensorBoard events (a leaf package anyone may import)."""
+"""Run and sweep directories, checkpoints and TensorBoard events (a leaf package anyone may import)."""
 
 from floodlab.tracking.rundir import RunDir, list_runs
+from floodlab.tracking.sweepdir import SweepDir
 
-__all__ = ["RunDir", "list_runs"]
+__all__ = ["RunDir", "SweepDir", "list_runs"]

@@ -1,26 +1,16 @@
-"""The one checkpoint format: save atomically, load with ``weights_only=True``.
+"""The one checkpoint format (`Checkpoint`): save atomically, load with ``weights_only=True``.
 
-A checkpoint is a dict::
-
-    {"task": task.state_dict(),            # weights of every network
-     "optimizers": {name: state_dict},     # per optimiser ("main", or "g"/"d")
-     "schedulers": {name: state_dict},     # per optimiser's epoch LR schedule
-     "scaler": GradScaler state_dict,      # {} when fp16 scaling is off
-     "epoch": int,                         # last completed epoch (1-based)
-     "best_metric": float | None,          # best value of trainer.checkpoint_metric so far
-     "spec_hash": str,                     # hash of the spec it was trained with
-     "metrics": {name: float},             # the record of that epoch
-     "loop": {...}}                        # loop counters: global_step, best_epoch, ...
-
-Everything in it is tensors, numbers, strings, lists and dicts, so it loads with
-``torch.load(weights_only=True)`` (no pickled code is ever executed).
+Everything in a checkpoint is tensors, numbers, strings, lists and dicts, so it loads with
+``torch.load(weights_only=True)`` (no pickled code is ever executed). The loop's own state
+(epoch, global step, best metric, early-stopping counters) is in ``loop`` only, written and
+read by `floodlab.train.state.LoopState`.
 
 On disk a checkpoint is a directory ``epoch_NNNN/`` holding ``checkpoint.pt`` and
 ``meta.json`` (epoch, score, and the byte size of ``checkpoint.pt``). `write_checkpoint`
 builds the directory under a hidden temporary name and renames it into place, so a
 directory named ``epoch_NNNN`` is complete; on storage without atomic renames the size in
 ``meta.json``, written last, tells a complete checkpoint from a torn one
-(`floodlab.tracking.rundir.checkpoint_is_complete`).
+(`floodlab.tracking.checkpoint_dirs.checkpoint_is_complete`).
 """
 
 from __future__ import annotations
@@ -29,32 +19,36 @@ import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import torch
 
 from floodlab.errors import TrainingError
 from floodlab.io import atomic_path, json_safe, write_json
-from floodlab.tracking.rundir import CHECKPOINT_FILE, CHECKPOINT_META
-
-REQUIRED_KEYS: tuple[str, ...] = (
-    "task",
-    "optimizers",
-    "schedulers",
-    "scaler",
-    "epoch",
-    "best_metric",
-    "spec_hash",
-    "metrics",
-)
+from floodlab.tracking.checkpoint_dirs import CHECKPOINT_FILE, CHECKPOINT_META
 
 
-def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+class Checkpoint(TypedDict):
+    """Everything needed to continue a run at its next epoch (what ``checkpoint.pt`` holds)."""
+
+    task: dict[str, Any]  # task.state_dict(): the weights of every network
+    optimizers: dict[str, Any]  # per optimiser ("main", or "g"/"d"): its state_dict
+    schedulers: dict[str, Any]  # per optimiser: its epoch LR schedule's state_dict
+    scaler: dict[str, Any]  # the GradScaler's state_dict; {} when fp16 scaling is off
+    spec_hash: str  # hash of the spec it was trained with
+    metrics: dict[str, float]  # the numeric record of its epoch
+    loop: dict[str, Any]  # LoopState.to_dict(): epoch (last completed, 1-based), ...
+
+
+REQUIRED_KEYS: tuple[str, ...] = tuple(Checkpoint.__annotations__)
+
+
+def save_checkpoint(path: str | Path, state: Checkpoint) -> Path:
     """Write `state` to `path` under a temporary name, then rename (never half-written).
 
     Args:
         path: the checkpoint file (its folder is created).
-        state: a dict in the format above.
+        state: the checkpoint.
 
     Returns:
         The written path.
@@ -79,7 +73,7 @@ def write_meta(checkpoint_dir: str | Path, meta: dict[str, Any]) -> None:
     write_json(folder / CHECKPOINT_META, json_safe({**meta, "files": files}))
 
 
-def write_checkpoint(directory: str | Path, state: dict[str, Any], meta: dict[str, Any]) -> Path:
+def write_checkpoint(directory: str | Path, state: Checkpoint, meta: dict[str, Any]) -> Path:
     """Write one complete checkpoint directory (``checkpoint.pt`` + ``meta.json``) atomically.
 
     Both files are written into a hidden sibling (``.epoch_NNNN.tmp-<hex>``) that is renamed
@@ -88,7 +82,7 @@ def write_checkpoint(directory: str | Path, state: dict[str, Any], meta: dict[st
 
     Args:
         directory: the checkpoint directory, e.g. ``<run>/checkpoints/epoch_0003``.
-        state: the checkpoint dict (format above).
+        state: the checkpoint.
         meta: what ranks it: epoch, metric, mode, score, metrics.
 
     Returns:
@@ -116,7 +110,7 @@ def write_checkpoint(directory: str | Path, state: dict[str, Any], meta: dict[st
     return directory / CHECKPOINT_FILE
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Load a checkpoint saved by `save_checkpoint` (``weights_only=True``).
 
     Raises:
@@ -139,4 +133,4 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise TrainingError(
             f"{path}: not a floodlab checkpoint (expected keys {list(REQUIRED_KEYS)}, got {keys})"
         )
-    return dict(state)
+    return cast(Checkpoint, dict(state))

@@ -13,9 +13,10 @@ One run lives in ``<root>/<experiment>/<run>/``::
     eval/<split>/        `floodlab evaluate` reports
 
 ``<root>/<experiment>/latest`` points at the run that most recently wrote its first
-checkpoint (`RunDir.mark_latest`): a run that failed before any checkpoint stays listed,
-with ``status: failed`` and the reason in its summary, but never becomes ``latest``. This
-module imports no torch, so any part of floodlab (and `floodlab validate`) may use it cheaply.
+checkpoint (`RunDir.mark_latest`; the link mechanism is `floodlab.tracking.folder`, shared
+with sweeps): a run that failed before any checkpoint stays listed, with ``status: failed``
+and the reason in its summary, but never becomes ``latest``. This module imports no torch,
+so any part of floodlab (and `floodlab validate`) may use it cheaply.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import secrets
 import time
 from pathlib import Path
@@ -31,11 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 from floodlab.errors import FloodlabError
 from floodlab.io import atomic_write_text, json_safe, write_json
+from floodlab.tracking.checkpoint_dirs import best_of, complete_checkpoints
+from floodlab.tracking.folder import LATEST, ExperimentFolder
 
 if TYPE_CHECKING:
     from floodlab.specs import ExperimentSpec
 
-SPEC_FILE = "spec.yaml"
 HASH_FILE = "spec_hash"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -44,46 +45,9 @@ CHECKPOINTS_DIR = "checkpoints"
 TENSORBOARD_DIR = "tensorboard"
 WORKERS_DIR = "workers"
 EVAL_DIR = "eval"
-LATEST = "latest"
-# Inside one checkpoint directory.
-CHECKPOINT_FILE = "checkpoint.pt"
-CHECKPOINT_META = "meta.json"
-_CHECKPOINT_NAME = re.compile(r"^epoch_(\d+)$")
 
 
-def checkpoint_dir_name(epoch: int) -> str:
-    """The directory name of the checkpoint taken after `epoch` (1-based), e.g. epoch_0003."""
-    return f"epoch_{epoch:04d}"
-
-
-def checkpoint_is_complete(directory: Path) -> dict[str, Any] | None:
-    """The metadata of a complete checkpoint directory, else None.
-
-    Complete: ``meta.json`` parses and records the byte size of ``checkpoint.pt``, and the
-    file has that size. `floodlab.tracking.checkpoint.write_checkpoint` writes the metadata
-    last, so a directory torn by a crash (or still being copied) never qualifies.
-    """
-    try:
-        meta = json.loads((directory / CHECKPOINT_META).read_text())
-        size = (directory / CHECKPOINT_FILE).stat().st_size
-    except (OSError, ValueError):
-        return None
-    files = meta.get("files") if isinstance(meta, dict) else None
-    if not isinstance(files, dict) or files.get(CHECKPOINT_FILE) != size:
-        return None
-    return dict(meta)
-
-
-def _check_local(root: str | Path) -> None:
-    if "://" in str(root):
-        raise FloodlabError(
-            f"logging.root: {root!r} is a URI, but run directories need a local or shared "
-            "(e.g. NFS) folder that every node mounts at the same path; set logging.root to "
-            "such a folder, e.g. /shared/runs"
-        )
-
-
-class RunDir:
+class RunDir(ExperimentFolder):
     """One run directory and the files in it.
 
     Attributes:
@@ -92,20 +56,8 @@ class RunDir:
         experiment: the experiment name (the parent folder).
     """
 
-    def __init__(self, path: str | Path):
-        _check_local(path)
-        self.path = Path(path).absolute()
-        self.name = self.path.name
-        self.experiment = self.path.parent.name
-
-    def __repr__(self) -> str:
-        return f"RunDir({str(self.path)!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, RunDir) and other.path == self.path
-
-    def __hash__(self) -> int:
-        return hash(self.path)
+    LINK = LATEST
+    KIND = "run"
 
     # -- creation and lookup ----------------------------------------------------------------
     @classmethod
@@ -130,35 +82,16 @@ class RunDir:
                 finds them again.
             spec: when given, written into the run with its hash.
         """
-        _check_local(root)
-        exp_dir = Path(root).absolute() / experiment
-        exp_dir.mkdir(parents=True, exist_ok=True)
-        if name is None:
-            tag = _hash_of(spec)[:6] if spec is not None else secrets.token_hex(3)
-            base = f"{time.strftime('%Y%m%d-%H%M%S')}-{tag}"
-            name, n = base, 1
-            while (exp_dir / name).exists():  # two runs in the same second
-                n += 1
-                name = f"{base}-{n}"
-        if name == LATEST or "/" in name:
-            raise FloodlabError(f"run name {name!r}: must not be '{LATEST}' or contain '/'")
-        run = cls(exp_dir / name)
-        run.path.mkdir(parents=True, exist_ok=True)
+        tag = _hash_of(spec)[:6] if spec is not None else secrets.token_hex(3)
+        run = cls.make(root, experiment, name, f"{time.strftime('%Y%m%d-%H%M%S')}-{tag}")
         if spec is not None:
             run.write_spec(spec)
         return run
 
-    def mark_latest(self) -> bool:
-        """Point ``<experiment>/latest`` at this run, if it holds a complete checkpoint.
-
-        Returns:
-            Whether ``latest`` now points here.
-        """
-        if not self.checkpoints():
-            return False
-        if _read_latest(self.path.parent) != self.name:
-            _point_latest(self.path.parent, self.name)
-        return True
+    def ready(self) -> bool:
+        """A run may become ``<experiment>/latest`` (`mark_latest`) once it holds a complete
+        checkpoint."""
+        return bool(self.checkpoints())
 
     @classmethod
     def open(cls, ref: str | Path, root: str | Path = "runs") -> RunDir:
@@ -172,19 +105,9 @@ class RunDir:
         Raises:
             FloodlabError: when nothing matches; the message lists the available runs.
         """
-        _check_local(root)
-        direct = Path(ref)
-        if (direct / SPEC_FILE).is_file():
-            return cls(direct)
-        parts = [p for p in str(ref).strip("/").split("/") if p]
-        base = Path(root)
-        if len(parts) == 1:
-            parts.append(LATEST)
-        if len(parts) == 2:
-            exp_dir = base / parts[0]
-            name = _read_latest(exp_dir) if parts[1] == LATEST else parts[1]
-            if name is not None and (exp_dir / name / SPEC_FILE).is_file():
-                return cls(exp_dir / name)
+        found = cls.find(ref, root)
+        if found is not None:
+            return found
         available = list_runs(root)
         shown = ", ".join(available[:20]) + (" ..." if len(available) > 20 else "")
         listing = (
@@ -196,11 +119,6 @@ class RunDir:
         )
 
     # -- paths --------------------------------------------------------------------------------
-    @property
-    def spec_path(self) -> Path:
-        """The resolved spec YAML."""
-        return self.path / SPEC_FILE
-
     @property
     def metrics_path(self) -> Path:
         """``metrics.jsonl``: one record per epoch."""
@@ -251,12 +169,6 @@ class RunDir:
 
         atomic_write_text(self.spec_path, dump_spec(spec))
         atomic_write_text(self.path / HASH_FILE, _hash_of(spec) + "\n")
-
-    def read_spec(self) -> ExperimentSpec:
-        """Load the run's resolved spec."""
-        from floodlab.specs import load_spec
-
-        return load_spec(self.spec_path)
 
     def spec_hash(self) -> str | None:
         """The recorded spec hash, if any."""
@@ -322,18 +234,10 @@ class RunDir:
     def checkpoints(self) -> list[dict[str, Any]]:
         """Complete checkpoints, oldest first: ``{"epoch", "path", **meta}`` per checkpoint.
 
-        Torn or half-copied checkpoint directories (see `checkpoint_is_complete`) and
+        Torn or half-copied checkpoint directories (see `floodlab.tracking.checkpoint_dirs`) and
         temporary ones are left out.
         """
-        out: list[dict[str, Any]] = []
-        if not self.checkpoints_dir.is_dir():
-            return out
-        for d in self.checkpoints_dir.iterdir():
-            m = _CHECKPOINT_NAME.match(d.name)
-            meta = checkpoint_is_complete(d) if m else None
-            if m and meta is not None:
-                out.append({**meta, "epoch": int(m.group(1)), "path": d / CHECKPOINT_FILE})
-        return sorted(out, key=lambda c: c["epoch"])
+        return complete_checkpoints(self.checkpoints_dir)
 
     def latest_checkpoint(self) -> Path | None:
         """The checkpoint file of the highest epoch, or None."""
@@ -354,40 +258,13 @@ class RunDir:
                 f"{self.path}: the run has no checkpoint yet (it failed or is still in its "
                 "first epoch); train it with `floodlab train <spec>` or pick another run"
             )
-        scored = [c for c in found if isinstance(c.get("score"), int | float)]
-        if not scored:
-            return Path(found[-1]["path"])
-        sign = -1.0 if scored[-1].get("mode", "max") == "min" else 1.0
-        # Best score wins; among equals the later epoch.
-        best = max(scored, key=lambda c: (sign * float(c["score"]), c["epoch"]))
-        return Path(best["path"])
+        return best_of(found)
 
 
 def _hash_of(spec: ExperimentSpec) -> str:
     from floodlab.specs import spec_hash
 
     return spec_hash(spec)
-
-
-def _point_latest(exp_dir: Path, name: str) -> None:
-    """Atomically point ``<exp>/latest`` at `name` (a relative symlink, else a text file)."""
-    link = exp_dir / LATEST
-    tmp = exp_dir / f".{LATEST}.{secrets.token_hex(4)}"
-    try:
-        os.symlink(name, tmp)
-    except OSError:  # filesystems without symlinks
-        atomic_write_text(link, name + "\n")
-        return
-    os.replace(tmp, link)
-
-
-def _read_latest(exp_dir: Path) -> str | None:
-    link = exp_dir / LATEST
-    if link.is_symlink():
-        return os.readlink(link).rstrip("/").split("/")[-1]
-    if link.is_file():
-        return link.read_text().strip() or None
-    return None
 
 
 def list_runs(root: str | Path = "runs") -> list[str]:
@@ -399,6 +276,5 @@ def list_runs(root: str | Path = "runs") -> list[str]:
         f"{exp.name}/{run.name}"
         for exp in base.iterdir()
         if exp.is_dir()
-        for run in exp.iterdir()
-        if run.name != LATEST and not run.is_symlink() and (run / SPEC_FILE).is_file()
+        for run in RunDir.in_experiment(exp)
     )

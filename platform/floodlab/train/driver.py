@@ -7,6 +7,7 @@ with a `TuneReportCallback`), so it only needs a spec and a run directory.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -18,7 +19,8 @@ from floodlab.cluster.ray_env import ensure_ray
 from floodlab.errors import ClusterError, FloodlabError, SpecError, TrainingError
 from floodlab.specs import ExperimentSpec, spec_to_dict, with_values
 from floodlab.tracking import RunDir
-from floodlab.train.worker import FAULT_ENV, train_fn_per_worker
+from floodlab.train.hooks import FAULT_ENV
+from floodlab.train.worker import train_fn_per_worker
 
 if TYPE_CHECKING:
     from ray.train.torch import TorchTrainer
@@ -62,20 +64,35 @@ def resolve_use_gpu(spec: ExperimentSpec, resources: dict[str, float]) -> bool:
     return bool(t.use_gpu)
 
 
-def _check_cpus(spec: ExperimentSpec, resources: dict[str, float]) -> None:
+def cpu_fit(spec: ExperimentSpec, resources: dict[str, float], *, driver_cpus: float = 0.0) -> int:
+    """How many training runs of `spec` fit in the cluster's logical CPUs at once.
+
+    One run needs ``driver_cpus + trainer.num_workers * trainer.cpus_per_worker`` CPUs: its
+    workers, plus what drives it (0 for `floodlab train`; 1 for a sweep trial, which holds a
+    CPU for the Tune trial while its workers train).
+
+    Raises:
+        ClusterError: not even one run fits.
+    """
     t = spec.trainer
-    need, have = t.num_workers * t.cpus_per_worker, float(resources.get("CPU", 0.0))
+    need = driver_cpus + t.num_workers * t.cpus_per_worker
+    have = float(resources.get("CPU", 0.0))
     if need > have:
+        driver = f"{driver_cpus:g} (the sweep trial) + " if driver_cpus else ""
         raise ClusterError(
-            f"trainer.num_workers x trainer.cpus_per_worker = {t.num_workers} x {t.cpus_per_worker:g} "
-            f"= {need:g} logical CPUs, but the Ray cluster has {have:g}; lower them (e.g. --workers 1)"
+            f"trainer.num_workers x trainer.cpus_per_worker: one run needs {driver}"
+            f"{t.num_workers} x {t.cpus_per_worker:g} = {need:g} logical CPUs, but the Ray "
+            f"cluster has {have:g}; lower trainer.num_workers (e.g. --workers 1 for "
+            "`floodlab train`) or trainer.cpus_per_worker"
         )
+    return math.floor(have / need)
 
 
 def build_trainer(
     spec: ExperimentSpec,
     run: RunDir,
     *,
+    store: Path,
     resume_from: Path | None = None,
     callbacks: list[Any] | None = None,
     hparams: list[str] | None = None,
@@ -86,6 +103,7 @@ def build_trainer(
     Args:
         spec: the resolved spec (a sweep passes the trial's spec).
         run: the run directory; Ray's checkpoints go to ``<run>/checkpoints/``.
+        store: the spec's store, prepared by the caller (`ensure_store`, once per command).
         resume_from: a checkpoint file to continue from when Ray has none of its own.
         callbacks: Ray Train user callbacks (a sweep passes a `TuneReportCallback`).
         hparams: dotted paths shown in TensorBoard's HParams dashboard; default the
@@ -100,19 +118,16 @@ def build_trainer(
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from floodlab.data.convert.prepare import ensure_store
-
     resources = dict(ray.cluster_resources())
     t = spec.trainer
     use_gpu = resolve_use_gpu(spec, resources)
-    _check_cpus(spec, resources)
+    cpu_fit(spec, resources)
     if not run.spec_path.is_file() or run.read_spec() != spec:
         run.write_spec(spec)
     if hparams is None and spec.tune is not None:
         hparams = list(spec.tune.space)
     # Relative paths in the spec mean "relative to where the driver runs"; workers may
     # start elsewhere, so they get absolute ones (the spec itself, and its hash, stay as written).
-    store = ensure_store(spec.data)
     config = {
         "spec": spec_to_dict(spec),
         "run_dir": str(run.path),
@@ -187,15 +202,14 @@ def _check_resumable(spec: ExperimentSpec, run: RunDir) -> Path:
     return latest
 
 
-def _preflight(spec: ExperimentSpec, run: RunDir) -> None:
+def _preflight(spec: ExperimentSpec, run: RunDir, store: Path) -> None:
     """Fail on bad data or a missing teacher now, not after Ray started (and retried) workers.
 
     Also records the normalisation parameters in the run directory.
     """
-    from floodlab.data.convert.prepare import ensure_store
     from floodlab.data.load.dataset import FloodDataset
 
-    data = spec.data.model_copy(update={"store": str(ensure_store(spec.data))})
+    data = spec.data.model_copy(update={"store": str(store)})
     train_ds = FloodDataset(data, data.train_split, train=True, seed=spec.seed)
     FloodDataset(data, data.val_split, train=False, seed=spec.seed)
     if not run.normalization_path.is_file():
@@ -261,6 +275,7 @@ def train(
     resume: str | None = None,
     workers: int | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    store: Path | None = None,
 ) -> TrainResult:
     """Train one spec on Ray (a local in-process Ray unless `address` names a cluster).
 
@@ -271,6 +286,8 @@ def train(
             continue at its last checkpoint's epoch + 1, in the same run directory.
         workers: override `trainer.num_workers`.
         progress: called with each epoch record as rank 0 writes it.
+        store: the spec's store when the caller prepared it already (`ensure_store`);
+            default: prepared here.
 
     Returns:
         The run directory, the last epoch's metrics and the best checkpoint.
@@ -280,8 +297,12 @@ def train(
     """
     from ray.train import TrainingFailedError
 
+    from floodlab.data.convert.prepare import ensure_store
+
     if workers is not None:
         spec = with_values(spec, {"trainer.num_workers": workers}, "--workers")
+    if store is None:
+        store = ensure_store(spec.data)
     ensure_ray(address)
     resume_from = None
     if resume is not None:
@@ -289,8 +310,8 @@ def train(
         resume_from = _check_resumable(spec, run)
     else:
         run = RunDir.create(spec.logging.root, spec.name, spec=spec)
-    _preflight(spec, run)
-    trainer = build_trainer(spec, run, resume_from=resume_from)
+    _preflight(spec, run, store)
+    trainer = build_trainer(spec, run, store=store, resume_from=resume_from)
     follower = None
     if progress is not None:
         follower = _MetricsFollower(run, progress, skip=len(run.read_metrics()))

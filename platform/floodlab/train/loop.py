@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
@@ -20,9 +19,13 @@ from torch import Tensor
 
 from floodlab.data import sample as S
 from floodlab.errors import TrainingError
-from floodlab.specs import ExperimentSpec, spec_hash
+from floodlab.metrics import keys
+from floodlab.specs import ExperimentSpec
 from floodlab.tasks.base import Batch, Task
+from floodlab.tracking.checkpoint import Checkpoint
 from floodlab.train.schedules import EpochLR
+from floodlab.train.state import LoopState as LoopState
+from floodlab.train.state import checkpoint_state, restore
 from floodlab.train.step import (
     LoopStepContext,
     MeanTracker,
@@ -37,24 +40,6 @@ from floodlab.train.step import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LoopState:
-    """Where the loop is; everything here goes into checkpoints under "loop"."""
-
-    epoch: int = 0  # last completed epoch, 1-based (0 = none yet)
-    global_step: int = 0  # optimisation steps so far (TensorBoard's x axis)
-    best_metric: float | None = None  # best trainer.checkpoint_metric so far
-    best_epoch: int | None = None
-    early_best: float | None = None  # best early-stopping metric so far
-    early_bad: int = 0  # checks without improvement
-    stopped_early: bool = False
-    last_val: dict[str, float] = field(default_factory=dict)  # latest val/* metrics
-
-    def to_dict(self) -> dict[str, Any]:
-        """Checkpoint form (numbers, strings and dicts only)."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 class LoopHooks(Protocol):
@@ -72,10 +57,10 @@ class LoopHooks(Protocol):
         record: dict[str, Any],
         *,
         evaluated: bool,
-        checkpoint: Callable[[], dict[str, Any]] | None,
+        checkpoint: Callable[[], Checkpoint] | None,
         final: bool,
     ) -> None:
-        """After each epoch; `checkpoint` builds the checkpoint dict when one is due."""
+        """After each epoch; `checkpoint` builds the checkpoint when one is due."""
         ...
 
 
@@ -93,7 +78,7 @@ class NoHooks:
         record: dict[str, Any],
         *,
         evaluated: bool,
-        checkpoint: Callable[[], dict[str, Any]] | None,
+        checkpoint: Callable[[], Checkpoint] | None,
         final: bool,
     ) -> None:
         """Ignore epoch records."""
@@ -171,61 +156,9 @@ def evaluate(
         metrics = task.compute_metrics()
     if labelled and not seen.reduce().get("valid", 0.0) > 0:
         return {}
-    out = {("loss" if k == "loss" else f"loss/{k}"): v for k, v in losses.items()}
+    out = {keys.loss_component(k): v for k, v in losses.items()}
     out.update({k: float(v) for k, v in metrics.items()})
     return out
-
-
-def checkpoint_state(
-    task: Task,
-    optimizers: dict[str, torch.optim.Optimizer],
-    schedulers: dict[str, EpochLR],
-    scaler: torch.amp.GradScaler,
-    state: LoopState,
-    spec: ExperimentSpec,
-    record: dict[str, Any],
-) -> dict[str, Any]:
-    """Everything needed to continue at the next epoch (see floodlab.tracking.checkpoint)."""
-    return {
-        "task": task.state_dict(),
-        "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-        "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
-        "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-        "epoch": state.epoch,
-        "best_metric": state.best_metric,
-        "spec_hash": spec_hash(spec),
-        "metrics": {k: v for k, v in record.items() if isinstance(v, int | float)},
-        "loop": state.to_dict(),
-    }
-
-
-def restore(
-    checkpoint: dict[str, Any],
-    task: Task,
-    optimizers: dict[str, torch.optim.Optimizer],
-    schedulers: dict[str, EpochLR],
-    scaler: torch.amp.GradScaler,
-) -> LoopState:
-    """Load weights, optimiser/schedule/scaler state; return the loop state to continue from."""
-    task.load_state_dict(checkpoint["task"])
-    missing = sorted(set(optimizers) - set(checkpoint["optimizers"]))
-    if missing:
-        raise TrainingError(
-            f"the checkpoint has no state for optimiser(s) {missing}; it was written by "
-            "another model family. Resume from a run of the same spec."
-        )
-    for name, opt in optimizers.items():
-        opt.load_state_dict(checkpoint["optimizers"][name])
-    for name, sched in schedulers.items():
-        if name in checkpoint["schedulers"]:
-            sched.load_state_dict(checkpoint["schedulers"][name])
-    if scaler.is_enabled() and checkpoint["scaler"]:
-        scaler.load_state_dict(checkpoint["scaler"])
-    loop = dict(checkpoint.get("loop") or {})
-    state = LoopState(**{k: v for k, v in loop.items() if k in LoopState.__dataclass_fields__})
-    state.epoch, state.best_metric = int(checkpoint["epoch"]), checkpoint["best_metric"]
-    state.stopped_early = False
-    return state
 
 
 def fit(
@@ -236,7 +169,7 @@ def fit(
     *,
     device: torch.device | None = None,
     hooks: LoopHooks | None = None,
-    resume: dict[str, Any] | None = None,
+    resume: Checkpoint | None = None,
     train_sampler: Any = None,
 ) -> LoopState:
     """Train `task` for `spec.trainer.epochs` epochs (or until early stopping).
@@ -316,14 +249,12 @@ def fit(
             raise no_valid_pixels(spec, spec.data.train_split, epoch)
         train = tracker.reduce()
         grad_norm = ctx.grad_norms.reduce()
-        record: dict[str, Any] = {"epoch": epoch}
-        record.update(
-            {("train/loss" if k == "loss" else f"train/loss/{k}"): v for k, v in train.items()}
-        )
+        record: dict[str, Any] = {keys.EPOCH: epoch}
+        record.update({keys.train(keys.loss_component(k)): v for k, v in train.items()})
         for name, value in grad_norm.items():
-            record["train/grad_norm" if name == "main" else f"train/grad_norm/{name}"] = value
-        record["lr"] = next(iter(lrs.values()))
-        record.update({f"lr/{k}": v for k, v in list(lrs.items())[1:]})
+            record[keys.train(keys.grad_norm(name))] = value
+        record[keys.lr()] = next(iter(lrs.values()))
+        record.update({keys.lr(k): v for k, v in list(lrs.items())[1:]})
 
         # ---- evaluate, schedule, best, early stopping --------------------------------------
         evaluated = should_evaluate(epoch, spec)
@@ -339,9 +270,9 @@ def fit(
             )
             if not val:
                 raise no_valid_pixels(spec, spec.data.val_split, epoch)
-            state.last_val = {f"val/{k}": v for k, v in val.items()}
+            state.last_val = {keys.val(k): v for k, v in val.items()}
         record.update(state.last_val)
-        record["global_step"] = state.global_step
+        record[keys.GLOBAL_STEP] = state.global_step
 
         if sched_spec.kind == "plateau" and (evaluated or sched_spec.monitor.startswith("train/")):
             monitored = _require(record, sched_spec.monitor, "schedule.monitor")
@@ -359,15 +290,15 @@ def fit(
             else:
                 state.early_bad += 1
                 state.stopped_early = state.early_bad >= es.patience
-        record["time"] = time.perf_counter() - started  # s: this epoch's training + validation
-        record["timestamp"] = time.time()  # unix s when the epoch ended (wall-clock intervals)
+        record[keys.TIME] = time.perf_counter() - started  # s: this epoch's training + validation
+        record[keys.TIMESTAMP] = time.time()  # unix s when the epoch ended (wall-clock intervals)
         state.epoch = epoch
 
         # ---- hand over: metrics, TensorBoard, checkpoint, report ----------------------------
         final = epoch == t.epochs or state.stopped_early
         due = epoch % t.checkpoint_every == 0 or final
 
-        def make_checkpoint(record: dict[str, Any] = record) -> dict[str, Any]:
+        def make_checkpoint(record: dict[str, Any] = record) -> Checkpoint:
             return checkpoint_state(task, optimizers, schedulers, scaler, state, spec, record)
 
         hooks.on_epoch_end(

@@ -15,7 +15,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from floodlab.errors import TrainingError
-from floodlab.tasks.base import Batch, Task
+from floodlab.tasks.base import Batch, Task, unwrap
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +70,9 @@ def unwrapped(task: Task) -> Iterator[Task]:
     Evaluation and image panels need no gradient synchronisation, and a DDP forward can
     start a buffer broadcast that would wait forever for ranks that are not evaluating.
     """
-    wrapped = {name: net for name, net in task.nets.items() if hasattr(net, "module")}
+    wrapped = {name: net for name, net in task.nets.items() if unwrap(net) is not net}
     for name, net in wrapped.items():
-        inner = net.module
-        assert isinstance(inner, torch.nn.Module)
-        task.nets[name] = inner
+        task.nets[name] = unwrap(net)
     try:
         yield task
     finally:

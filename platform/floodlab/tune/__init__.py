@@ -3,7 +3,6 @@
 from floodlab.tune.export import SweepProgress, SweepResult, export_results
 from floodlab.tune.results import (
     TrialRecord,
-    list_sweeps,
     pareto_front,
     ranked,
     read_sweep_json,
@@ -30,7 +29,6 @@ __all__ = [
     "define_by_run",
     "export_results",
     "find_sweep",
-    "list_sweeps",
     "pareto_front",
     "plan_resources",
     "ranked",

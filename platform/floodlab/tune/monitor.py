@@ -14,6 +14,7 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 
 from floodlab.io import atomic_write_text
 from floodlab.specs.tune import TuneSpec
+from floodlab.tracking.sweepdir import SweepDir
 from floodlab.tune import results as res
 from floodlab.tune.export import SweepProgress
 from floodlab.tune.trial import trial_record
@@ -148,10 +149,9 @@ class SweepMonitor(Callback):
         """
         from floodlab.specs import spec_to_dict
         from floodlab.specs.paths import get_path
-        from floodlab.tracking import RunDir
         from floodlab.tune.hparams import has_session, write_trial_session
 
-        run = RunDir(Path(self.sweep_dir) / res.TRIALS_DIR / trial.trial_id)
+        run = SweepDir(self.sweep_dir).trial(trial.trial_id)
         try:
             if not run.spec_path.is_file() or not run.tensorboard_dir.is_dir():
                 return  # never started, or TensorBoard is off
@@ -177,7 +177,7 @@ class SweepMonitor(Callback):
         waiting = set()
         for trial_id in trial_ids:
             try:
-                if not release_stopped_run(Path(self.sweep_dir) / res.TRIALS_DIR / trial_id):
+                if not release_stopped_run(SweepDir(self.sweep_dir).trial(trial_id).path):
                     waiting.add(trial_id)
             except Exception:  # never let bookkeeping stop the sweep
                 logger.warning("could not release trial %s's resources", trial_id, exc_info=True)

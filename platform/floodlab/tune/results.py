@@ -1,4 +1,7 @@
-"""Sweep results on disk: trials.csv, best.yaml, pareto.csv/png, sweep.json; finding sweeps."""
+"""Sweep results on disk: trials.csv, best.yaml, pareto.csv/png, sweep.json; finding sweeps.
+
+The sweep directory's layout and its ``latest`` link are `floodlab.tracking.sweepdir.SweepDir`.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +17,13 @@ from typing import Any
 
 import yaml
 
-from floodlab.errors import FloodlabError
 from floodlab.io import atomic_write_text, write_json
 from floodlab.specs import ExperimentSpec, dump_spec, spec_to_dict, validate_data, with_values
 from floodlab.specs.train import METRIC_PATTERN
 from floodlab.specs.tune import TuneSpec
+from floodlab.tracking.sweepdir import SWEEP_SPEC as SWEEP_SPEC
+from floodlab.tracking.sweepdir import TRIALS_DIR as TRIALS_DIR
+from floodlab.tracking.sweepdir import SweepDir
 from floodlab.tune.pareto import non_dominated, plot_front
 
 logger = logging.getLogger(__name__)
@@ -28,9 +33,6 @@ BEST_YAML = "best.yaml"
 PARETO_CSV = "pareto.csv"
 PARETO_PNG = "pareto.png"
 SWEEP_JSON = "sweep.json"
-SWEEP_SPEC = "spec.yaml"
-TRIALS_DIR = "trials"
-SWEEP_PREFIX = "sweep-"
 
 # Trial statuses in trials.csv. PRUNED: stopped early by the scheduler (ASHA);
 # INTERRUPTED: running when the sweep was interrupted (a resume runs it again).
@@ -262,42 +264,10 @@ def read_sweep_json(sweep_dir: Path) -> dict[str, Any]:
     return dict(json.loads(p.read_text())) if p.is_file() else {}
 
 
-def list_sweeps(experiment_dir: Path) -> list[Path]:
-    """The sweep directories of one experiment, oldest first (names sort by time)."""
-    if not experiment_dir.is_dir():
-        return []
-    return sorted(
-        d for d in experiment_dir.iterdir() if d.is_dir() and d.name.startswith(SWEEP_PREFIX)
-    )
-
-
 def resolve_sweep(ref: str | Path, root: str | Path = "runs") -> Path:
-    """Find a sweep directory.
-
-    Args:
-        ref: a sweep directory, ``<experiment>/latest``, ``<experiment>/sweep-<id>``,
-            ``<experiment>/<id>`` or just ``<experiment>`` (its latest sweep).
-        root: the runs root for ``<experiment>/...`` references.
+    """The directory of the sweep `ref` names (see `SweepDir.open`).
 
     Raises:
         FloodlabError: when nothing matches; the message lists the sweeps found.
     """
-    direct = Path(ref)
-    if (direct / SWEEP_SPEC).is_file() and direct.name.startswith(SWEEP_PREFIX):
-        return direct
-    parts = [p for p in str(ref).strip("/").split("/") if p]
-    exp_dir = Path(root) / parts[0] if parts else Path(root)
-    sweeps = list_sweeps(exp_dir)
-    which = parts[1] if len(parts) == 2 else "latest"
-    if len(parts) in (1, 2) and sweeps:
-        if which == "latest":
-            return sweeps[-1]
-        for d in sweeps:
-            if d.name in (which, SWEEP_PREFIX + which):
-                return d
-    found = [f"{exp_dir.name}/{d.name}" for d in sweeps] if len(parts) in (1, 2) else []
-    listing = f"sweeps found: {', '.join(found)}" if found else f"no sweeps under {exp_dir}/"
-    raise FloodlabError(
-        f"sweep {str(ref)!r}: not found (give a sweep directory, <experiment>/latest or "
-        f"<experiment>/sweep-<id>); {listing}. Start one with `floodlab tune <spec>`."
-    )
+    return SweepDir.open(ref, root).path

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from floodlab.io import atomic_write_text
 from floodlab.specs import validate_data
 from floodlab.specs.tune import TuneSpec
+from floodlab.tracking.sweepdir import SweepDir
 from floodlab.tune.results import (
     ERROR,
     INTERRUPTED,
@@ -35,7 +36,8 @@ ERROR_FILE = "error.txt"
 # metrics.jsonl keeps the rest).
 _KEPT_METRIC = re.compile(r"^(val|test)/[A-Za-z0-9_./-]+$|^train/loss$")
 
-# Builds the Ray Train run of one trial: (spec, run, *, resume_from, callbacks) -> trainer.
+# Builds the Ray Train run of one trial:
+# (spec, run, *, store, resume_from, callbacks, mark_latest) -> trainer.
 TrainerFactory = Callable[..., Any]
 
 
@@ -58,6 +60,7 @@ def sweep_trial(
     spec_data: dict[str, Any],
     sweep_dir: str,
     launch_dir: str,
+    store: str,
     trainer_factory: TrainerFactory | None = None,
 ) -> None:
     """Tune function trainable: build the trial's spec and run directory, drive one Train run.
@@ -67,6 +70,7 @@ def sweep_trial(
         spec_data: the sweep spec as plain data.
         sweep_dir: the sweep directory (absolute); the run goes to ``trials/<trial_id>/``.
         launch_dir: where the sweep was started; relative spec paths resolve against it.
+        store: the spec's store, prepared once by the sweep's driver (`ensure_store`).
         trainer_factory: builds the TorchTrainer; default `floodlab.train.driver.build_trainer`.
 
     Raises:
@@ -75,7 +79,6 @@ def sweep_trial(
     """
     import ray.tune
 
-    from floodlab.tracking import RunDir
     from floodlab.tune.callbacks import PlacementGroupLedger, SweepReportCallback
 
     trial_id = ray.tune.get_context().get_trial_id()
@@ -83,17 +86,17 @@ def sweep_trial(
     # the spec (data.store, teacher runs) mean what they mean to the user.
     if os.path.isdir(launch_dir):
         os.chdir(launch_dir)
-    run_path = Path(sweep_dir) / TRIALS_DIR / trial_id
-    error_file = run_path / ERROR_FILE
+    sweep = SweepDir(sweep_dir)
+    # Named by trial id so a resumed sweep finds it again (no `latest` link among trials).
+    run = sweep.trial(trial_id)
+    error_file = run.path / ERROR_FILE
     # A trial interrupted with the sweep runs again under the same id on --resume: it
     # continues from its last checkpoint, if it saved one. (--retry-errored gives errored
     # trials new ids, so they start afresh.)
-    resume_from = RunDir(run_path).latest_checkpoint() if run_path.is_dir() else None
+    resume_from = run.latest_checkpoint() if run.path.is_dir() else None
     try:
-        base = validate_data(spec_data, str(Path(sweep_dir) / "spec.yaml"))
-        spec = apply_point(base, dict(config), source=str(run_path))
-        # Named by trial id so a resumed sweep finds it again (no `latest` link among trials).
-        run = RunDir(run_path)
+        base = validate_data(spec_data, str(sweep.spec_path))
+        spec = apply_point(base, dict(config), source=str(run.path))
         run.path.mkdir(parents=True, exist_ok=True)
         run.write_spec(spec)
         assert spec.tune is not None
@@ -111,6 +114,7 @@ def sweep_trial(
         trainer = trainer_factory(
             spec,
             run,
+            store=Path(store),
             resume_from=resume_from,
             callbacks=[SweepReportCallback(required), PlacementGroupLedger(str(run.path))],
             mark_latest=False,
@@ -138,7 +142,7 @@ def _check_objectives(records: list[dict[str, Any]], required: list[str]) -> Non
 
 def trial_error(trial: Trial, sweep_dir: Path) -> str:
     """The one-line error of an errored trial (ours, else the last line of Tune's)."""
-    ours = sweep_dir / TRIALS_DIR / trial.trial_id / ERROR_FILE
+    ours = SweepDir(sweep_dir).trial(trial.trial_id).path / ERROR_FILE
     if ours.is_file():
         return ours.read_text().strip()
     theirs = trial.error_file

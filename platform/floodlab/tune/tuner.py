@@ -1,6 +1,8 @@
 """Run a sweep: OptunaSearch + ASHA/FIFO on Ray Tune, each trial driving one Ray Train run.
 
-Layout of one sweep, ``<logging.root>/<experiment>/sweep-<YYYYmmdd-HHMMSS>/``::
+Layout of one sweep, ``<logging.root>/<experiment>/sweep-<YYYYmmdd-HHMMSS>/``
+(`floodlab.tracking.sweepdir.SweepDir`; it becomes the experiment's latest sweep when
+created)::
 
     spec.yaml        the sweep spec (resume checks it is unchanged)
     trials/<id>/     each trial's run directory (spec, metrics, checkpoints, TensorBoard)
@@ -15,19 +17,17 @@ Layout of one sweep, ``<logging.root>/<experiment>/sweep-<YYYYmmdd-HHMMSS>/``::
 from __future__ import annotations
 
 import logging
-import math
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from floodlab.errors import ClusterError, FloodlabError, SpecError
-from floodlab.io import atomic_write_text
-from floodlab.specs import ExperimentSpec, dump_spec, load_spec, spec_hash, spec_to_dict
+from floodlab.errors import FloodlabError, SpecError
+from floodlab.specs import ExperimentSpec, spec_hash, spec_to_dict
 from floodlab.specs.tune import TuneSpec
-from floodlab.tune import results as res
+from floodlab.tracking.sweepdir import TUNE_DIR as TUNE_DIR
+from floodlab.tracking.sweepdir import SweepDir
 from floodlab.tune.export import SweepProgress, SweepResult, export_results
 from floodlab.tune.hparams import write_hparams_config
 from floodlab.tune.space import default_point, define_by_run
@@ -40,8 +40,6 @@ if TYPE_CHECKING:
     from ray.tune.search.optuna import OptunaSearch
 
 logger = logging.getLogger(__name__)
-
-TUNE_DIR = "tune"
 
 
 @dataclass(frozen=True)
@@ -81,23 +79,17 @@ def plan_resources(spec: ExperimentSpec, cluster: dict[str, float]) -> TrialReso
     Raises:
         ClusterError: one trial alone does not fit on the cluster.
     """
-    from floodlab.train.driver import resolve_use_gpu
+    from floodlab.train.driver import cpu_fit, resolve_use_gpu
 
     assert spec.tune is not None
     t = spec.trainer
     use_gpu = resolve_use_gpu(spec, cluster)
+    trial_cpus = 1.0  # the Tune trial that drives the run
     worker_cpus = t.num_workers * t.cpus_per_worker
-    per_trial = 1.0 + worker_cpus
-    cpus = float(cluster.get("CPU", 0.0))
-    if per_trial > cpus:
-        raise ClusterError(
-            f"trainer.num_workers: one trial needs 1 + num_workers x cpus_per_worker = "
-            f"1 + {t.num_workers} x {t.cpus_per_worker:g} = {per_trial:g} logical CPUs, but the "
-            f"Ray cluster has {cpus:g}; lower trainer.num_workers or trainer.cpus_per_worker"
-        )
-    fit = math.floor(cpus / per_trial)
+    per_trial = trial_cpus + worker_cpus
+    fit = cpu_fit(spec, cluster, driver_cpus=trial_cpus)
     if use_gpu:
-        fit = min(fit, math.floor(float(cluster.get("GPU", 0.0)) / t.num_workers))
+        fit = min(fit, int(float(cluster.get("GPU", 0.0)) // t.num_workers))
     wanted = spec.tune.max_concurrent
     if wanted is not None and wanted > fit:
         logger.warning(
@@ -109,7 +101,7 @@ def plan_resources(spec: ExperimentSpec, cluster: dict[str, float]) -> TrialReso
             fit,
         )
     n = max(1, min(wanted or fit, fit, spec.tune.num_trials))
-    return TrialResources(1.0, worker_cpus, float(t.num_workers) if use_gpu else 0.0, n)
+    return TrialResources(trial_cpus, worker_cpus, float(t.num_workers) if use_gpu else 0.0, n)
 
 
 def build_sampler(tune: TuneSpec) -> BaseSampler:
@@ -179,37 +171,30 @@ def trial_dirname(trial: Trial) -> str:
     return trial.trial_id
 
 
-def find_sweep(spec: ExperimentSpec, sweep_id: str | None = None) -> Path:
-    """The sweep to resume: `sweep_id`, else the experiment's latest."""
-    ref = f"{spec.name}/{sweep_id or 'latest'}"
-    path = res.resolve_sweep(ref, spec.logging.root)
-    if not (path / TUNE_DIR / "tuner.pkl").is_file():
+def find_sweep(spec: ExperimentSpec, sweep_id: str | None = None) -> SweepDir:
+    """The sweep to resume: `sweep_id`, else the experiment's latest.
+
+    Raises:
+        FloodlabError: no such sweep, or it has no Tune state to resume.
+    """
+    sweep = SweepDir.open(f"{spec.name}/{sweep_id or 'latest'}", spec.logging.root)
+    if not sweep.has_tune_state():
         raise FloodlabError(
-            f"{path}: this sweep has no Ray Tune state to resume (it stopped before its first "
-            "trial was scheduled); start a new sweep with `floodlab tune <spec>` without --resume"
+            f"{sweep.path}: this sweep has no Ray Tune state to resume (it stopped before its "
+            "first trial was scheduled); start a new sweep with `floodlab tune <spec>` without "
+            "--resume"
         )
-    return path
+    return sweep
 
 
-def _new_sweep_dir(spec: ExperimentSpec) -> Path:
-    exp_dir = Path(spec.logging.root).absolute() / spec.name
-    base = exp_dir / f"{res.SWEEP_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}"
-    path, n = base, 1
-    while path.exists():  # two sweeps in the same second
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    path.mkdir(parents=True)
-    return path
-
-
-def _check_same_spec(spec: ExperimentSpec, sweep_dir: Path) -> None:
-    saved = load_spec(sweep_dir / res.SWEEP_SPEC)
+def _check_same_spec(spec: ExperimentSpec, sweep: SweepDir) -> None:
+    saved = sweep.read_spec()
     if spec_hash(saved) != spec_hash(spec):
         raise SpecError(
             [
-                f"{sweep_dir / res.SWEEP_SPEC}: --resume: this sweep was started from a different "
+                f"{sweep.spec_path}: --resume: this sweep was started from a different "
                 f"spec (hash {spec_hash(saved)}, given {spec_hash(spec)}); resume with "
-                f"`floodlab tune {sweep_dir / res.SWEEP_SPEC} --resume`, or drop --resume to "
+                f"`floodlab tune {sweep.spec_path} --resume`, or drop --resume to "
                 "start a new sweep"
             ]
         )
@@ -224,6 +209,7 @@ def run_sweep(
     sweep_id: str | None = None,
     progress: Callable[[SweepProgress], None] | None = None,
     trainer_factory: TrainerFactory | None = None,
+    store: Path | None = None,
 ) -> SweepResult:
     """Run (or resume) the sweep `spec.tune` describes and export its results.
 
@@ -241,6 +227,8 @@ def run_sweep(
         sweep_id: which sweep to resume (``sweep-<id>`` or ``<id>``).
         progress: called after every trial event (for progress bars).
         trainer_factory: builds each trial's TorchTrainer; default `build_trainer`.
+        store: the spec's store when the caller prepared it already (`ensure_store`);
+            default: prepared here.
 
     Returns:
         The sweep directory, every trial's record, the best trial and the written files.
@@ -267,15 +255,17 @@ def run_sweep(
     from floodlab.tune.monitor import SESSIONS, SweepMonitor, SweepSession
 
     if resume:
-        sweep_dir = find_sweep(spec, sweep_id).absolute()
-        _check_same_spec(spec, sweep_dir)
-    # Prepare the store once here, so concurrent trials never race to create it; check that
-    # a trial fits on the cluster before anything of a new sweep is written.
-    ensure_store(spec.data)
+        sweep = find_sweep(spec, sweep_id)
+        _check_same_spec(spec, sweep)
+    # Prepare the store once, here, and hand its path to every trial, so concurrent trials
+    # never race to create it; check that a trial fits on the cluster before anything of a
+    # new sweep is written.
+    if store is None:
+        store = ensure_store(spec.data)
     plan = plan_resources(spec, ensure_ray(address))
     if not resume:
-        sweep_dir = _new_sweep_dir(spec)
-        atomic_write_text(sweep_dir / res.SWEEP_SPEC, dump_spec(spec))
+        sweep = SweepDir.create(spec.logging.root, spec.name, spec)
+    sweep_dir = sweep.path
     logger.info("sweep directory %s", sweep_dir)
     trainable = ray.tune.with_resources(
         ray.tune.with_parameters(
@@ -283,11 +273,12 @@ def run_sweep(
             spec_data=spec_to_dict(spec),
             sweep_dir=str(sweep_dir),
             launch_dir=os.getcwd(),
+            store=str(store),
             trainer_factory=trainer_factory,
         ),
         {"cpu": plan.trial_cpus},
     )
-    tune_dir = sweep_dir / TUNE_DIR
+    tune_dir = sweep.tune_dir
     if resume:
         tuner = ray.tune.Tuner.restore(
             str(tune_dir),

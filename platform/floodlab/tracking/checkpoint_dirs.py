@@ -1,0 +1,71 @@
+"""A run's checkpoint directories on disk: their names, completeness, listing and ranking.
+
+``<run>/checkpoints/epoch_NNNN/`` holds ``checkpoint.pt`` and ``meta.json`` (epoch, score,
+mode, and the byte size of ``checkpoint.pt``). This module imports no torch; writing and
+loading checkpoints is `floodlab.tracking.checkpoint`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_META = "meta.json"
+_CHECKPOINT_NAME = re.compile(r"^epoch_(\d+)$")
+
+
+def checkpoint_dir_name(epoch: int) -> str:
+    """The directory name of the checkpoint taken after `epoch` (1-based), e.g. epoch_0003."""
+    return f"epoch_{epoch:04d}"
+
+
+def checkpoint_is_complete(directory: Path) -> dict[str, Any] | None:
+    """The metadata of a complete checkpoint directory, else None.
+
+    Complete: ``meta.json`` parses and records the byte size of ``checkpoint.pt``, and the
+    file has that size. `floodlab.tracking.checkpoint.write_checkpoint` writes the metadata
+    last, so a directory torn by a crash (or still being copied) never qualifies.
+    """
+    try:
+        meta = json.loads((directory / CHECKPOINT_META).read_text())
+        size = (directory / CHECKPOINT_FILE).stat().st_size
+    except (OSError, ValueError):
+        return None
+    files = meta.get("files") if isinstance(meta, dict) else None
+    if not isinstance(files, dict) or files.get(CHECKPOINT_FILE) != size:
+        return None
+    return dict(meta)
+
+
+def complete_checkpoints(folder: Path) -> list[dict[str, Any]]:
+    """Complete checkpoints in `folder`, oldest first: ``{"epoch", "path", **meta}`` each.
+
+    Torn or half-copied checkpoint directories (see `checkpoint_is_complete`) and
+    temporary ones are left out.
+    """
+    out: list[dict[str, Any]] = []
+    if not folder.is_dir():
+        return out
+    for d in folder.iterdir():
+        m = _CHECKPOINT_NAME.match(d.name)
+        meta = checkpoint_is_complete(d) if m else None
+        if m and meta is not None:
+            out.append({**meta, "epoch": int(m.group(1)), "path": d / CHECKPOINT_FILE})
+    return sorted(out, key=lambda c: c["epoch"])
+
+
+def best_of(found: list[dict[str, Any]]) -> Path:
+    """The checkpoint file with the best score among `found` (at least one, oldest first).
+
+    The score's mode (max/min) comes from the newest scored checkpoint; among equal scores
+    the later epoch wins; without any score, the latest checkpoint.
+    """
+    scored = [c for c in found if isinstance(c.get("score"), int | float)]
+    if not scored:
+        return Path(found[-1]["path"])
+    sign = -1.0 if scored[-1].get("mode", "max") == "min" else 1.0
+    best = max(scored, key=lambda c: (sign * float(c["score"]), c["epoch"]))
+    return Path(best["path"])

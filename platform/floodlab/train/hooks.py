@@ -1,0 +1,252 @@
+"""The loop hooks of one Ray Train rank: report every epoch; rank 0 also writes the run.
+
+Rank 0 writes each checkpoint, complete, straight into Ray's storage for the run
+(``<run>/checkpoints/epoch_NNNN/``, atomically: `floodlab.tracking.checkpoint.write_checkpoint`)
+and then reports it to Ray with ``NO_UPLOAD``, which only registers it; every rank reports
+its epoch record. Rank 0 alone writes metrics.jsonl, summary.json and TensorBoard events.
+
+Fault injection (for testing fault tolerance on a real cluster): with
+``FLOODLAB_FAULT_KILL="<rank>:<epoch>[:<when>]"`` in the driver's environment, that rank
+SIGKILLs its own process once per run: ``after_report`` (default) right after reporting that
+epoch, ``before_report`` after rank 0 wrote the epoch's checkpoint but before the rank
+reported it (so Ray never registers it). Ray Train then restarts the worker group
+(``trainer.max_failures``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from floodlab.errors import TrainingError
+from floodlab.metrics import keys
+from floodlab.specs import ExperimentSpec
+from floodlab.tasks.base import Task
+from floodlab.tracking.checkpoint import Checkpoint, write_checkpoint
+from floodlab.tracking.checkpoint_dirs import checkpoint_dir_name
+from floodlab.tracking.rundir import RunDir
+from floodlab.tracking.tensorboard import TensorBoardWriter
+from floodlab.train.state import LoopState
+from floodlab.train.step import move_batch, unwrapped
+
+log = logging.getLogger(__name__)
+
+FAULT_ENV = "FLOODLAB_FAULT_KILL"
+# HParams shown for runs that are not sweep trials.
+DEFAULT_HPARAMS: tuple[str, ...] = (
+    "model.kind",
+    "optim.name",
+    "optim.lr",
+    "optim.weight_decay",
+    "schedule.kind",
+    "trainer.batch_size",
+    "trainer.epochs",
+    "trainer.num_workers",
+    "trainer.precision",
+    "data.patch_size",
+    "seed",
+)
+
+
+def hparams_of(spec: ExperimentSpec, paths: list[str] | None = None) -> dict[str, Any]:
+    """Dotted path -> value: the searched paths of a trial, else the defaults plus the
+    non-zero loss weights."""
+    from floodlab.specs import spec_to_dict
+    from floodlab.specs.loss import WEIGHT_FIELDS
+    from floodlab.specs.paths import get_path
+
+    data = spec_to_dict(spec)
+    if paths is None:
+        paths = list(DEFAULT_HPARAMS)
+        paths += [
+            f"loss.{section}.{name}"
+            for section, names in WEIGHT_FIELDS.items()
+            for name in names
+            if get_path(data, f"loss.{section}.{name}")
+        ]
+    return {p: get_path(data, p) for p in paths}
+
+
+class WorkerHooks:
+    """Loop hooks of one Ray Train rank: report every epoch; rank 0 also writes the run."""
+
+    def __init__(
+        self,
+        spec: ExperimentSpec,
+        run: RunDir,
+        rank: int,
+        task: Task,
+        panel_batch: dict[str, Any] | None,
+        device: torch.device,
+        start: LoopState,
+        hparams: list[str] | None,
+        fault: tuple[int, int, str] | None,
+        mark_latest: bool = True,
+    ):
+        self.spec, self.run, self.rank, self.task = spec, run, rank, task
+        self.panel_batch, self.device = panel_batch, device
+        self.hparam_paths = hparams
+        self.fault = fault
+        self.started = time.time()
+        self.marked_latest = not mark_latest  # True: nothing (more) to mark
+        self.tb: TensorBoardWriter | None = None
+        if rank == 0:
+            # A restart re-runs the epochs after its checkpoint: drop their old records
+            # and hide their old TensorBoard events, so nothing is duplicated.
+            run.truncate_metrics(after_epoch=start.epoch)
+            if spec.logging.tensorboard:
+                self.tb = TensorBoardWriter(run.tensorboard_dir, purge_step=start.global_step + 1)
+
+    # -- loop hooks ----------------------------------------------------------------------
+    def on_step(
+        self, state: LoopState, components: dict[str, Tensor], lrs: dict[str, float]
+    ) -> None:
+        """Step-level scalars of rank 0 under ``train_step/``."""
+        if self.tb is None:
+            return
+        values = {keys.train_step(keys.loss_component(k)): float(v) for k, v in components.items()}
+        values[keys.train_step(keys.lr())] = next(iter(lrs.values()))
+        self.tb.scalars(values, state.global_step)
+
+    def on_epoch_end(
+        self,
+        state: LoopState,
+        record: dict[str, Any],
+        *,
+        evaluated: bool,
+        checkpoint: Callable[[], Checkpoint] | None,
+        final: bool,
+    ) -> None:
+        """Write (rank 0), report (every rank), optionally inject the test fault."""
+        import ray.train
+
+        epoch = state.epoch
+        if self.rank == 0:
+            self.run.append_metrics(record)
+            if self.tb is not None:
+                self.tb.scalars(
+                    {
+                        k: v
+                        for k, v in record.items()
+                        if k not in (keys.GLOBAL_STEP, keys.TIME, keys.TIMESTAMP)
+                    },
+                    state.global_step,
+                )
+                every = self.spec.logging.image_every
+                if every and (epoch % every == 0 or final):
+                    self._panels(state.global_step)
+                self.tb.flush()
+        metrics = {k: v for k, v in record.items() if isinstance(v, int | float)}
+        if checkpoint is None:
+            self._maybe_fault(epoch, "before_report")
+            ray.train.report(metrics)
+        else:
+            ckpt = None
+            if self.rank == 0:
+                t = self.spec.trainer
+                folder = self.run.checkpoints_dir / checkpoint_dir_name(epoch)
+                write_checkpoint(
+                    folder,
+                    checkpoint(),
+                    {
+                        "epoch": epoch,
+                        "global_step": state.global_step,
+                        "metric": t.checkpoint_metric,
+                        "mode": t.checkpoint_mode,
+                        "score": record.get(t.checkpoint_metric),
+                        "metrics": metrics,
+                    },
+                )
+                ckpt = ray.train.Checkpoint.from_directory(str(folder))
+                if not self.marked_latest:
+                    # The run is usable from its first checkpoint on.
+                    self.marked_latest = self.run.mark_latest()
+            self._maybe_fault(epoch, "before_report")
+            # Already in the run's storage: Ray registers it without copying.
+            ray.train.report(
+                metrics,
+                checkpoint=ckpt,
+                checkpoint_dir_name=checkpoint_dir_name(epoch),
+                checkpoint_upload_mode=ray.train.CheckpointUploadMode.NO_UPLOAD,
+            )
+        if self.rank == 0:
+            self._summary(state, record, final)
+            if final and self.tb is not None:
+                self.tb.hparams(hparams_of(self.spec, self.hparam_paths), record)
+                self.tb.close()
+        self._maybe_fault(epoch, "after_report")
+
+    # -- helpers ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def _panels(self, step: int) -> None:
+        if self.panel_batch is None or self.tb is None:
+            return
+        batch = move_batch(self.panel_batch, self.device)
+        with unwrapped(self.task):
+            self.task.eval()
+            outputs = self.task.predict(batch)
+            panels = self.task.panels(batch, outputs)
+        self.tb.images(panels, step)
+
+    def _summary(self, state: LoopState, record: dict[str, Any], final: bool) -> None:
+        t = self.spec.trainer
+        status = "running"
+        if final:
+            status = "stopped_early" if state.stopped_early else "completed"
+        best = self.run.checkpoints()
+        best_path = str(self.run.best_checkpoint()) if best else None
+        self.run.write_summary(
+            {
+                **self.run.read_summary(),
+                "experiment": self.spec.name,
+                "run": self.run.name,
+                "spec_hash": self.run.spec_hash(),
+                "status": status,
+                "epochs_completed": state.epoch,
+                "epochs": t.epochs,
+                "global_step": state.global_step,
+                "best": {
+                    "metric": t.checkpoint_metric,
+                    "mode": t.checkpoint_mode,
+                    "value": state.best_metric,
+                    "epoch": state.best_epoch,
+                    "checkpoint": best_path,
+                },
+                "final": record,
+                "checkpoints": [str(c["path"]) for c in best],
+                "time_s": time.time() - self.started,
+            }
+        )
+
+    def _maybe_fault(self, epoch: int, when: str) -> None:
+        if self.fault is None or self.fault != (self.rank, epoch, when):
+            return
+        marker = self.run.workers_dir / "fault_injected"
+        if marker.exists():
+            return
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(f"rank {self.rank} killed itself at epoch {epoch} ({when})\n")
+        log.warning(
+            "%s: rank %d SIGKILLs itself at epoch %d (%s)", FAULT_ENV, self.rank, epoch, when
+        )
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def parse_fault(text: str | None) -> tuple[int, int, str] | None:
+    """``"<rank>:<epoch>[:after_report|before_report]"`` -> (rank, epoch, when)."""
+    if not text:
+        return None
+    parts = str(text).split(":")
+    when = parts[2] if len(parts) > 2 else "after_report"
+    if len(parts) not in (2, 3) or when not in ("after_report", "before_report"):
+        raise TrainingError(
+            f"{FAULT_ENV}={text!r}: expected <rank>:<epoch>[:after_report|before_report]"
+        )
+    return int(parts[0]), int(parts[1]), when
