@@ -4,6 +4,8 @@ from __future__ import annotations
 
 # Sentinel-1 GRD backscatter, in dB.
 S1_BANDS: tuple[str, ...] = ("VV", "VH")
+# The same polarisations acquired before the event (bi-temporal change detection).
+S1_PRE_BANDS: tuple[str, ...] = ("VV_pre", "VH_pre")
 # Sentinel-2 L1C/L2A, in file order of Sen1Floods11 S2Hand and SEN12MS s2 (13 bands).
 S2_BANDS: tuple[str, ...] = (
     "B1",
@@ -20,21 +22,31 @@ S2_BANDS: tuple[str, ...] = (
     "B11",
     "B12",
 )
-# Bands computed from others (SYSTEMS.md §2 and spectral indices):
-#   RATIO     = (VH - VV) / (VH + VV)          on dB values
-#   MAGNITUDE = sqrt((VH^2 + VV^2) / 2)        on dB values
-#   NDVI      = (B8 - B4) / (B8 + B4)
-#   NDWI      = (B3 - B8) / (B3 + B8)          (McFeeters)
+# Bands computed from others (SYSTEMS.md §2, spectral indices, bi-temporal change):
+#   RATIO       = (VH - VV) / (VH + VV)          on dB values
+#   MAGNITUDE   = sqrt((VH^2 + VV^2) / 2)        on dB values
+#   NDVI        = (B8 - B4) / (B8 + B4)
+#   NDWI        = (B3 - B8) / (B3 + B8)          (McFeeters)
+#   MNDWI       = (B3 - B11) / (B3 + B11)        (Xu; SWIR separates water from built-up)
+#   VV_DIFF     = VV - VV_pre                    post minus pre-event (dB: negative where
+#                                                newly flooded ground turned dark)
+#   VV_LOGRATIO = log10(I_post / I_pre)          of the intensities I = 10^(dB/10), i.e.
+#                                                (VV - VV_pre) / 10 on dB values
 DERIVED_BANDS: dict[str, tuple[str, ...]] = {
     "RATIO": ("VV", "VH"),
     "MAGNITUDE": ("VV", "VH"),
     "NDVI": ("B8", "B4"),
     "NDWI": ("B3", "B8"),
+    "MNDWI": ("B3", "B11"),
+    "VV_DIFF": ("VV", "VV_pre"),
+    "VV_LOGRATIO": ("VV", "VV_pre"),
 }
 # DeepFlood auxiliary layers, stored as their own single-band arrays.
 AUX_BANDS: tuple[str, ...] = ("SLOPE", "DTM")
 
-ALL_BANDS: tuple[str, ...] = S1_BANDS + S2_BANDS + tuple(DERIVED_BANDS) + AUX_BANDS
+ALL_BANDS: tuple[str, ...] = S1_BANDS + S1_PRE_BANDS + S2_BANDS + tuple(DERIVED_BANDS) + AUX_BANDS
+# Derived bands that describe a change between the pre- and post-event acquisitions.
+CHANGE_BANDS: tuple[str, ...] = ("VV_DIFF", "VV_LOGRATIO")
 
 RGB: tuple[str, ...] = ("B4", "B3", "B2")
 OPTICAL_PRIOR: tuple[str, ...] = ("B4", "B3", "B2", "NDVI")
@@ -51,4 +63,4 @@ CYCLEGAN_BAND_SETS: dict[str, tuple[str, ...]] = {
 
 def is_sar(band: str) -> bool:
     """True for bands measured or derived from SAR backscatter."""
-    return band in S1_BANDS or band in ("RATIO", "MAGNITUDE")
+    return band in S1_BANDS + S1_PRE_BANDS + CHANGE_BANDS or band in ("RATIO", "MAGNITUDE")

@@ -105,11 +105,12 @@ def test_importing_specs_stays_light() -> None:
 def test_derived_bands_follow_from_the_reader_bands() -> None:
     derivable = {entry.name: entry.derivable for entry in entries()}
     assert derivable == {
-        "cloudsen12": ("NDVI", "NDWI"),
-        "deepflood": ("RATIO", "MAGNITUDE", "NDVI", "NDWI"),
+        "cloudsen12": ("NDVI", "NDWI", "MNDWI"),
+        "deepflood": ("RATIO", "MAGNITUDE", "NDVI", "NDWI", "MNDWI"),
+        "ombria": ("NDWI", "MNDWI", "VV_DIFF", "VV_LOGRATIO"),  # bi-temporal VV, B11/B8/B3
         "sarkd": ("RATIO", "MAGNITUDE"),  # its NDVI/NDWI are bands of the source
-        "sen12ms": ("RATIO", "MAGNITUDE", "NDVI", "NDWI"),
-        "sen1floods11": ("RATIO", "MAGNITUDE", "NDVI", "NDWI"),
+        "sen12ms": ("RATIO", "MAGNITUDE", "NDVI", "NDWI", "MNDWI"),
+        "sen1floods11": ("RATIO", "MAGNITUDE", "NDVI", "NDWI", "MNDWI"),
     }
     assert get_dataset("sen1floods11").synth_reader_options == {"labels": ("hand", "weak")}
 

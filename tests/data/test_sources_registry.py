@@ -55,6 +55,7 @@ READER_OPTIONS = {
     "deepflood": ("require",),
     "cloudsen12": ("merge_clouds", "require"),
     "sarkd": ("nodata", "require"),
+    "ombria": ("val_fraction", "val_seed", "require"),
 }
 
 

@@ -124,6 +124,10 @@ def convert_cmd(
     sar_units = s.attrs["provenance"].get("sar_units")
     if sar_units and sar_units["conversion"] != "none":
         click.echo(f"SAR input in {sar_units['input']} converted to dB: {sar_units['conversion']}")
+    elif sar_units and sar_units["stored"] != "dB":
+        click.echo(
+            f"SAR kept in {sar_units['stored']} (not dB): train it with data.normalize: per_patch"
+        )
     for bad in skipped:
         click.echo(f"skipped {bad['id']}: {bad['reason']}", err=True)
     click.echo(f"inspect it with: floodlab inspect {store}")

@@ -44,17 +44,39 @@ def _ndwi(get: Callable[[str], np.ndarray]) -> np.ndarray:
     return _safe_ratio(b3 - b8, b3 + b8)
 
 
+def _mndwi(get: Callable[[str], np.ndarray]) -> np.ndarray:
+    # Xu's modified NDWI: (green - SWIR) / (green + SWIR); open water is positive, built-up
+    # land (bright in SWIR) negative, which NDWI confuses with water.
+    b3, b11 = get("B3").astype(np.float32), get("B11").astype(np.float32)
+    return _safe_ratio(b3 - b11, b3 + b11)
+
+
+def _vv_diff(get: Callable[[str], np.ndarray]) -> np.ndarray:
+    # Post- minus pre-event VV (dB): open water that appeared turns strongly negative.
+    return (get("VV").astype(np.float32) - get("VV_pre").astype(np.float32)).astype(np.float32)
+
+
+def _vv_logratio(get: Callable[[str], np.ndarray]) -> np.ndarray:
+    # log10 of the intensity ratio I_post / I_pre, with I = 10^(dB / 10): on dB values this
+    # is the difference / 10, so it carries VV_DIFF's information on the log10 scale of
+    # the change-detection literature (z-scores make the two identical).
+    return (_vv_diff(get) / np.float32(10.0)).astype(np.float32)
+
+
 FORMULAS: dict[str, Callable[[Callable[[str], np.ndarray]], np.ndarray]] = {
     "RATIO": _ratio,
     "MAGNITUDE": _magnitude,
     "NDVI": _ndvi,
     "NDWI": _ndwi,
+    "MNDWI": _mndwi,
+    "VV_DIFF": _vv_diff,
+    "VV_LOGRATIO": _vv_logratio,
 }
 assert set(FORMULAS) == set(DERIVED_BANDS), "floodlab.bands.DERIVED_BANDS and FORMULAS disagree"
 
 
 def is_derived(band: str) -> bool:
-    """True if `band` is computed from other bands (RATIO, MAGNITUDE, NDVI, NDWI)."""
+    """True if `band` is computed from other bands (floodlab.bands.DERIVED_BANDS)."""
     return band in FORMULAS
 
 

@@ -169,6 +169,31 @@ register_sar_units(
         check=_check_non_negative,
     )
 )
+
+
+def _check_scaled_0_255(values: np.ndarray, dtype: str) -> str | None:
+    """Why `values` cannot be a 0..255 stretch (values outside 0..255), or None."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size and (x.min() < 0.0 or x.max() > 255.0):
+        return f"has values {x.min():g}..{x.max():g}, outside the 0..255 of a stretched image"
+    return None
+
+
+# Per-patch stretched backscatter (e.g. OMBRIA): each patch's own min..max mapped to 0..255.
+# Absolute backscatter is lost, so nothing converts it to dB: the values are kept, recorded
+# as this unit, and everything that assumes dB (fixed dB normalisation ranges) refuses it.
+SCALED_0_255 = register_sar_units(
+    SarUnits(
+        "scaled_0_255",
+        "backscatter stretched per patch to 0..255 (absolute dB lost; compare within a patch)",
+        "none",
+        _identity,
+        check=_check_scaled_0_255,
+        stored="scaled_0_255",
+    )
+)
+
 # Undeclared input: expected to be dB, checked with the plausibility rule.
 EXPECTED_DB = SarUnits("db", "backscatter in dB (checked)", "none", _identity, check=_check_db)
 

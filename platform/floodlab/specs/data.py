@@ -97,10 +97,12 @@ class DataSpec(StrictModel):
         "flood",
         description="Label kind: flood water, cloud (thin|thick), or none (translation only).",
     )
-    normalize: Literal["zscore", "sarkd_clip", "minus1_1", "clip4000"] = Field(
+    normalize: Literal["zscore", "per_patch", "sarkd_clip", "minus1_1", "clip4000"] = Field(
         "zscore",
         description=(
-            "zscore: per-band mean/std of the store's training split; sarkd_clip: clip to "
+            "zscore: per-band mean/std of the store's training split; per_patch: each "
+            "sample's own mean/std per band (for SAR stretched per patch, e.g. OMBRIA); "
+            "sarkd_clip: clip to "
             "[-22.225, 0] then scale to [0, 1]; minus1_1: fixed ranges mapped to [-1, 1] "
             "(CycleGAN); clip4000: reflectance clipped at 4000 and scaled to [0, 1] (cloud U-Net)."
         ),

@@ -287,7 +287,9 @@ def convert(
         schema = schema_of([c for _, c in probes], derived)
         provenance = {"splits": {**split_info, "expected": reader.split_layout}}
         if "s1" in schema["modalities"]:
-            provenance["sar_units"] = units_provenance(reader.options.get("units"))
+            provenance["sar_units"] = units_provenance(
+                reader.options.get("units") or reader.sar_units
+            )
         root = create_arrays(part, schema, refs, splits, chunk, compressors)
         root.attrs.update(
             {

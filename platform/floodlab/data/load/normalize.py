@@ -8,9 +8,10 @@ and a predictor re-applies them without the store (`normalize_with_params`).
 Modes (`DataSpec.normalize`) and what they do per kind of band:
 
 =================  ===============  =============  ==============  ==============  =========
-mode               VV/VH (dB)       RATIO          MAGNITUDE (dB)  reflectance     NDVI/NDWI
+mode               VV/VH (dB)       RATIO          MAGNITUDE (dB)  reflectance     indices
 =================  ===============  =============  ==============  ==============  =========
 zscore             (x - mean) / std of the store's training split, every band
+per_patch          (x - mean) / std of the sample itself (its valid pixels), every band
 sarkd_clip         [-22.225, 0]     [-1, 1]        [0, 22.225]     [0, 10000]      [-1, 1]
                    -> [0, 1]        -> [0, 1]      -> [0, 1]       -> [0, 1]       -> [0, 1]
 minus1_1           [-25, 0]         [-1, 1]        [0, 25]         [0, 10000]      [-1, 1]
@@ -22,8 +23,14 @@ clip4000           [-25, 0]         [-1, 1]        [0, 25]         [0, 4000]    
 SAR-KD's published rule clips *raw values* to [-22.225, 0]; applied to optical bands in its
 band-agnostic mode that would map every reflectance to 1, so optical bands use their own
 physical range instead (reflectance / 10000, indices (x + 1) / 2), which keeps every
-single-channel sample in [0, 1] like the SAR ones. Auxiliary layers (SLOPE, DTM) have no
-fixed range and always use z-scores. Translation targets (`target`) map reflectance by
+single-channel sample in [0, 1] like the SAR ones. Auxiliary layers (SLOPE, DTM) and change bands
+(VV_DIFF, VV_LOGRATIO) have no fixed range and use z-scores in the fixed-range modes.
+
+``per_patch`` suits data whose absolute level is lost, such as SAR stretched per patch to
+0..255 (OMBRIA): each band of each sample (each window in scene prediction) is
+standardised by its own valid pixels, so the model sees the same input whatever affine
+stretch the patch got. The fixed-range modes need SAR in dB and refuse a store whose SAR
+is in other units (`Store.sar_units`). Translation targets (`target`) map reflectance by
 ``target_clip`` to [0, 1] ([-1, 1] in minus1_1 mode).
 """
 
@@ -34,11 +41,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from floodlab.bands import AUX_BANDS, S1_BANDS
+from floodlab.bands import AUX_BANDS, CHANGE_BANDS, S1_BANDS, S1_PRE_BANDS
 from floodlab.errors import DataError
 
-Mode = Literal["zscore", "sarkd_clip", "minus1_1", "clip4000"]
-MODES: tuple[str, ...] = ("zscore", "sarkd_clip", "minus1_1", "clip4000")
+Mode = Literal["zscore", "per_patch", "sarkd_clip", "minus1_1", "clip4000"]
+MODES: tuple[str, ...] = ("zscore", "per_patch", "sarkd_clip", "minus1_1", "clip4000")
+FIXED_RANGE_MODES: tuple[str, ...] = ("sarkd_clip", "minus1_1", "clip4000")  # dB ranges for SAR
+# Coefficients of a band standardised by each sample's own valid pixels.
+PER_PATCH: dict[str, Any] = {"lo": None, "hi": None, "per_patch": True}
 Which = Literal["image", "optical", "target"]
 
 SARKD_DB_RANGE = (-22.225, 0.0)  # dB, SAR-KD's published clip
@@ -50,15 +60,15 @@ CLOUD_CLIP = 4000.0  # cloud U-Net: reflectance clipped at 0.4
 
 def band_kind(band: str) -> str:
     """Kind of a band for normalisation: sar_db, ratio, magnitude, index, aux, reflectance."""
-    if band in S1_BANDS:
+    if band in S1_BANDS or band in S1_PRE_BANDS:
         return "sar_db"
     if band == "RATIO":
         return "ratio"
     if band == "MAGNITUDE":
         return "magnitude"
-    if band in ("NDVI", "NDWI"):
+    if band in ("NDVI", "NDWI", "MNDWI"):
         return "index"
-    if band in AUX_BANDS:
+    if band in AUX_BANDS or band in CHANGE_BANDS:
         return "aux"
     return "reflectance"
 
@@ -97,6 +107,8 @@ def band_coefficients(
     """
     if mode not in MODES:
         raise DataError(f"data.normalize: unknown mode '{mode}'; choose one of {list(MODES)}")
+    if mode == "per_patch":
+        return dict(PER_PATCH)
     kind = band_kind(band)
     if mode == "zscore" or kind == "aux":
         return _zscore(band, stats)
@@ -122,6 +134,16 @@ def target_coefficients(band: str, mode: str, target_clip: float) -> dict[str, A
     return band_coefficients(band, fixed_mode)
 
 
+def _standardise(x: np.ndarray) -> np.ndarray:
+    """(x - mean) / std over the finite values of `x` (a constant or empty band: zeros)."""
+    finite = np.isfinite(x)
+    if not finite.any():
+        return np.zeros(x.shape, dtype=np.float32)
+    values = x[finite].astype(np.float64)
+    mean, std = values.mean(), values.std()
+    return ((x - mean) / (std if std > 1e-6 else 1.0)).astype(np.float32)
+
+
 def apply_coefficients(array: np.ndarray, coefs: Sequence[Mapping[str, Any]]) -> np.ndarray:
     """Apply per-band coefficients to (C, ...) physical values; NaN -> 0 afterwards.
 
@@ -133,6 +155,9 @@ def apply_coefficients(array: np.ndarray, coefs: Sequence[Mapping[str, Any]]) ->
     out = np.empty(array.shape, dtype=np.float32)
     for c, co in enumerate(coefs):
         x = array[c].astype(np.float32, copy=False)
+        if co.get("per_patch"):
+            out[c] = _standardise(x)
+            continue
         if co.get("lo") is not None:
             x = np.clip(x, co["lo"], co["hi"])  # NaN survives clipping, handled below
         np.multiply(x, np.float32(co["scale"]), out=out[c])
@@ -180,6 +205,12 @@ def normalization_params(spec_data: Any, store: Any) -> dict[str, Any]:
     from floodlab.bands import SARKD_BANDS
 
     mode = spec_data.normalize
+    if mode in FIXED_RANGE_MODES and store.sar_units != "dB":
+        raise DataError(
+            f"data.normalize: {mode} maps fixed dB ranges, but store {store.path} holds SAR "
+            f"in {store.sar_units} (stretched per patch: absolute dB is lost); use "
+            "data.normalize: per_patch"
+        )
     image_bands = list(spec_data.image_bands)
     if spec_data.band_agnostic:
         avail = set(store.available_bands())

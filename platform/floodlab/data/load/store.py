@@ -111,6 +111,12 @@ class Store:
         return str(self.attrs["dataset"])
 
     @property
+    def sar_units(self) -> str:
+        """Units of the stored SAR bands: "dB", or e.g. "scaled_0_255" (per-patch stretched)."""
+        units = self.attrs.get("provenance", {}).get("sar_units") or {}
+        return str(units.get("stored", "dB"))
+
+    @property
     def chip_shape(self) -> tuple[int, int]:
         """(H, W) of every chip in pixels."""
         h, w = self.attrs["chip_shape"]

@@ -14,6 +14,7 @@ from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.data.sources.cloudsen12 import CloudSEN12Reader
 from floodlab.data.sources.common import require_modalities
 from floodlab.data.sources.deepflood import DeepFloodReader
+from floodlab.data.sources.ombria import OmbriaReader
 from floodlab.data.sources.sarkd import SarKDReader
 from floodlab.data.sources.sen1floods11 import Sen1Floods11Reader
 from floodlab.data.sources.sen12ms import Sen12MSReader
@@ -85,6 +86,7 @@ __all__ = [
     "ChipRef",
     "CloudSEN12Reader",
     "DeepFloodReader",
+    "OmbriaReader",
     "SarKDReader",
     "Sen1Floods11Reader",
     "Sen12MSReader",

@@ -71,6 +71,9 @@ class SourceReader(abc.ABC):
     # Where the layout keeps its official split files, in words (for messages and the
     # store's provenance when none are found); "" when the dataset has none.
     split_layout: str = ""
+    # The SAR units of the layout when they are fixed by the dataset itself (e.g. OMBRIA's
+    # per-patch stretch "scaled_0_255"); None: dB, or the units declared with --units.
+    sar_units: ClassVar[str | None] = None
 
     def __init__(self, root: str | Path, **options: Any):
         self.root = Path(root)

@@ -93,6 +93,8 @@ class Scene:
     dtm: np.ndarray  # float32 elevation, m
     slope: np.ndarray  # float32 terrain slope, degrees
     lc: np.ndarray  # (4, H, W) uint8 SEN12MS land-cover codes
+    flood: np.ndarray  # bool: water of the event only (flooded land, not permanent water)
+    sar_db_pre: np.ndarray | None = None  # (2, H, W) pre-event VV, VH (with `pre_event`)
 
 
 def make_scene(
@@ -103,6 +105,7 @@ def make_scene(
     cloud_prob: float = 0.35,
     nodata_prob: float = 0.2,
     pixel_m: float = 10.0,
+    pre_event: bool = False,
 ) -> Scene:
     """Generate one n x n scene.
 
@@ -113,6 +116,9 @@ def make_scene(
         cloud_prob: probability that the optical image has clouds.
         nodata_prob: probability of a no-data wedge at the swath border.
         pixel_m: pixel size in metres (terrain slopes and valley widths use it).
+        pre_event: also simulate the SAR of the same place before the flood (the flooded
+            land with its own cover; permanent water as it is). Drawn after everything
+            else, so the other layers do not change with it.
     """
     shape = (n, n)
     k = n / 128.0  # feature sizes scale with the chip
@@ -148,6 +154,7 @@ def make_scene(
     dark = F.blobs(rng, shape, 7 * k, dark_frac) & ~water & ~urban
     surface[urban] = Surface.URBAN
     surface[dark] = Surface.DARK_LAND
+    dry_surface = surface.copy()  # the land before the event
     surface[water] = Surface.OPEN_WATER
     surface[flooded & ~channel & ~lakes & (veg > 0.6)] = Surface.FLOODED_VEG
     # Radar shadow on steep back-slopes (the sensor looks east here: slopes facing west).
@@ -168,6 +175,12 @@ def make_scene(
     label[(cloud == THICK) | nodata] = -1
     codes = np.array([LC_CODES[Surface(s)] for s in range(len(Surface))], dtype=np.uint8)
     lc = np.moveaxis(codes[surface], -1, 0)  # (4, H, W)
+    flood_only = flooded & ~channel & ~lakes
+    sar_db_pre = None
+    if pre_event:
+        before = np.where(flood_only, dry_surface, surface).astype(np.uint8)
+        sar_db_pre = _sar(rng, before, shadow, water & ~flood_only, n)
+        sar_db_pre[:, nodata] = np.nan
     return Scene(
         surface=surface,
         water=water,
@@ -179,6 +192,8 @@ def make_scene(
         dtm=dtm,
         slope=slope,
         lc=np.ascontiguousarray(lc),
+        flood=flood_only,
+        sar_db_pre=sar_db_pre,
     )
 
 
