@@ -65,6 +65,12 @@ def write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(json_safe(data), indent=2, sort_keys=False) + "\n")
 
 
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """The JSON object in `path`, or {} when the file does not exist (yet)."""
+    path = Path(path)
+    return dict(json.loads(path.read_text())) if path.is_file() else {}
+
+
 def save_figure(fig: Any, path: str | Path, **savefig: Any) -> Path:
     """Save a matplotlib figure atomically as PNG and close it.
 

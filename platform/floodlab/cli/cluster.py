@@ -9,6 +9,7 @@ import click
 
 from floodlab.cli.app import main
 from floodlab.cli.common import (
+    FOLDER,
     jobs_address_option,
     overrides_option,
     user_errors,
@@ -25,7 +26,7 @@ from floodlab.cli.common import (
 @click.option(
     "--project-dir",
     default=None,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     help="Project folder to upload (default: found from here).",
 )
 @click.option(

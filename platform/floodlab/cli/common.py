@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -16,6 +17,9 @@ import click
 from floodlab.errors import FloodlabError, SpecError
 
 F = TypeVar("F", bound=Callable[..., Any])
+# Path parameters, given to the verb as a pathlib.Path (they need not exist yet).
+FILE = click.Path(dir_okay=False, path_type=Path)
+FOLDER = click.Path(file_okay=False, path_type=Path)
 
 
 def _fail(message: str) -> None:
@@ -110,6 +114,36 @@ class DatasetChoice(click.Choice):
 
 # The DATASET argument of `floodlab synth` and `floodlab convert`.
 dataset_argument = click.argument("dataset", type=DatasetChoice())
+
+
+def window_option(default: int, text: str) -> Callable[[F], F]:
+    """``--window``: the side of the windows the model runs on, in pixels."""
+    return click.option(
+        "--window", default=default, show_default=True, type=click.IntRange(min=8), help=text
+    )
+
+
+def overlap_option(text: str) -> Callable[[F], F]:
+    """``--overlap``: how far neighbouring windows overlap, in pixels (<= window/2)."""
+    return click.option(
+        "--overlap", default=64, show_default=True, type=click.IntRange(min=0), help=text
+    )
+
+
+def batch_size_option(text: str) -> Callable[[F], F]:
+    """``--batch-size``: the inputs (chips or windows) of one model call."""
+    return click.option(
+        "--batch-size", default=8, show_default=True, type=click.IntRange(min=1), help=text
+    )
+
+
+device_option = click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    help="Where the model runs (auto: CUDA when available).",
+)
 
 
 def overwrite_option(what: str) -> Callable[[F], F]:

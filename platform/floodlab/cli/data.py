@@ -10,6 +10,7 @@ import click
 
 from floodlab.cli.app import main
 from floodlab.cli.common import (
+    FOLDER,
     dataset_argument,
     units_option,
     user_errors,
@@ -21,7 +22,7 @@ from floodlab.cli.common import (
 @click.option(
     "--out",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     help="Folder to create (new, empty, or an earlier synth output).",
 )
 @click.option("--chips", default=40, show_default=True, type=click.IntRange(min=3))

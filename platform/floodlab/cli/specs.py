@@ -9,6 +9,7 @@ import click
 
 from floodlab.cli.app import main
 from floodlab.cli.common import (
+    FILE,
     overrides_option,
     user_errors,
 )
@@ -46,7 +47,7 @@ def validate(specs: tuple[str, ...], overrides: tuple[str, ...]) -> None:
 @click.option(
     "-o",
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FILE,
     default=None,
     help="Write to this file instead of stdout.",
 )

@@ -64,6 +64,24 @@ class Modality:
     coding: Mapping[int | str, str] = field(default_factory=dict)
     note: str = ""
 
+    @classmethod
+    def sar_db(cls, files: Sequence[str], *, nodata: str, note: str = "") -> Modality:
+        """A layer of float32 SAR backscatter in dB (`DB`)."""
+        return cls(files=tuple(files), dtype="float32", units=DB, nodata=nodata, note=note)
+
+    @classmethod
+    def reflectance(
+        cls,
+        files: Sequence[str],
+        *,
+        dtype: str,
+        units: str = REFLECTANCE,
+        nodata: str = "0 -> NaN",
+        note: str = "",
+    ) -> Modality:
+        """A layer of optical reflectance x 10000; by default 0 is nodata, read as NaN."""
+        return cls(files=tuple(files), dtype=dtype, units=units, nodata=nodata, note=note)
+
 
 @dataclass(frozen=True)
 class LabelCoding:

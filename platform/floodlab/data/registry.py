@@ -41,6 +41,10 @@ T = TypeVar("T")
 NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 
 
+# Called with 1 after each chip a synthetic writer writes (progress bars).
+Progress = Callable[[int], None]
+
+
 class SynthWriter(Protocol):
     """Writes a synthetic copy of a raw layout under `root`; returns the layout's root."""
 
@@ -50,7 +54,7 @@ class SynthWriter(Protocol):
         chips: int,
         size: int,
         seed: int,
-        progress: Callable[[int], None] | None = None,
+        progress: Progress | None = None,
         **options: Any,
     ) -> Path: ...
 
@@ -200,6 +204,7 @@ class EntryView(Mapping[str, T]):
 __all__ = [
     "DatasetEntry",
     "EntryView",
+    "Progress",
     "SynthCount",
     "SynthWriter",
     "dataset_names",

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from floodlab.losses.masking import fill_invalid, masked_mean, valid_mask
+from floodlab.losses.masking import filled_pair, masked_mean
 
 
 def lsgan_loss(logits: Tensor, real: bool) -> Tensor:
@@ -47,9 +47,8 @@ def l1_loss(pred: Tensor, target: Tensor, valid: Tensor | None = None) -> Tensor
         target: (B, C, H, W).
         valid: optional (B, H, W) bool.
     """
-    pred, target = pred.float(), target.float()
-    mask = valid_mask(valid, pred)
-    return masked_mean((fill_invalid(pred, mask) - fill_invalid(target, mask)).abs(), mask)
+    pred, target, mask = filled_pair(pred, target, valid)
+    return masked_mean((pred - target).abs(), mask)
 
 
 def cycle_loss(reconstructed: Tensor, original: Tensor, valid: Tensor | None = None) -> Tensor:

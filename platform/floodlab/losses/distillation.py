@@ -36,8 +36,7 @@ def kd_binary_loss(
     t = as_bhw(teacher_logits).detach().float()
     mask = valid_mask(valid, s)
     # Zero excluded pixels at the input so nothing there can reach the gradient.
-    s = torch.where(mask, s, torch.zeros_like(s))
-    t = torch.where(mask, t, torch.zeros_like(t))
+    s, t = fill_invalid(s, mask), fill_invalid(t, mask)
     soft = torch.sigmoid(t / temperature)
     per_pixel = F.binary_cross_entropy_with_logits(s / temperature, soft, reduction="none")
     return masked_mean(per_pixel, mask) * temperature**2

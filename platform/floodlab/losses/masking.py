@@ -71,5 +71,27 @@ def erode(mask: Tensor, radius: int = 1) -> Tensor:
 
 
 def fill_invalid(x: Tensor, mask: Tensor, value: float = 0.0) -> Tensor:
-    """Replace invalid pixels of a (B, C, H, W) tensor by a constant (gradient-free there)."""
-    return torch.where(mask[:, None].expand_as(x), x, torch.full_like(x, value))
+    """Replace the pixels of `x` where `mask` is False by a constant (gradient-free there).
+
+    Removed with `torch.where`, so a NaN or an extreme value there cannot reach the result
+    or the gradient.
+
+    Args:
+        x: (B, H, W) or (B, C, H, W) values.
+        mask: (B, H, W) bool, broadcast over channels.
+        value: the constant.
+    """
+    if x.dim() == 4:
+        mask = mask[:, None].expand_as(x)
+    return torch.where(mask, x, torch.full_like(x, value))
+
+
+def filled_pair(
+    pred: Tensor, target: Tensor, valid: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """fp32 prediction and target with invalid pixels 0 in both, and the (B, H, W) mask.
+
+    For losses that compare two images, so that an invalid pixel's values never enter them.
+    """
+    mask = valid_mask(valid, pred)
+    return fill_invalid(pred.float(), mask), fill_invalid(target.float(), mask), mask

@@ -13,7 +13,7 @@ from kornia.filters import spatial_gradient
 from kornia.metrics import ssim
 from torch import Tensor
 
-from floodlab.losses.masking import erode, fill_invalid, masked_mean, valid_mask
+from floodlab.losses.masking import erode, filled_pair, masked_mean
 
 
 def charbonnier_loss(
@@ -30,9 +30,8 @@ def charbonnier_loss(
     Returns:
         Scalar loss (>= eps).
     """
-    pred, target = pred.float(), target.float()
-    mask = valid_mask(valid, pred)
-    diff = fill_invalid(pred, mask) - fill_invalid(target, mask)
+    pred, target, mask = filled_pair(pred, target, valid)
+    diff = pred - target
     return masked_mean(torch.sqrt(diff * diff + eps * eps), mask)
 
 
@@ -55,10 +54,8 @@ def ssim_loss(
     Returns:
         Scalar loss in [0, 2].
     """
-    pred, target = pred.float(), target.float()
-    mask = valid_mask(valid, pred)
-    ssim_map = ssim(fill_invalid(pred, mask), fill_invalid(target, mask), window_size, max_val)
-    return 1.0 - masked_mean(ssim_map, mask)
+    pred, target, mask = filled_pair(pred, target, valid)
+    return 1.0 - masked_mean(ssim(pred, target, window_size, max_val), mask)
 
 
 def log_magnitude_spectrum(x: Tensor) -> Tensor:
@@ -70,38 +67,34 @@ def fft_loss(pred: Tensor, target: Tensor, valid: Tensor | None = None) -> Tenso
     """L1 between the log-magnitude spectra of prediction and target (spectral realism).
 
     Penalises missing or spurious spatial frequencies (blur, checkerboard artefacts)
-    independently of their phase. Invalid pixels are set to 0 in both images first.
+    independently of their phase.
 
     Args:
         pred: (B, C, H, W) prediction.
         target: (B, C, H, W) target.
-        valid: optional (B, H, W) bool.
+        valid: optional (B, H, W) bool; invalid pixels are set to 0 in both images first.
 
     Returns:
         Scalar loss.
     """
-    mask = valid_mask(valid, pred)
-    spec_pred = log_magnitude_spectrum(fill_invalid(pred.float(), mask))
-    spec_true = log_magnitude_spectrum(fill_invalid(target.float(), mask))
-    return (spec_pred - spec_true).abs().mean()
+    pred, target, _ = filled_pair(pred, target, valid)
+    return (log_magnitude_spectrum(pred) - log_magnitude_spectrum(target)).abs().mean()
 
 
 def edge_loss(pred: Tensor, target: Tensor, valid: Tensor | None = None) -> Tensor:
     """L1 between Sobel gradients (x and y) of prediction and target, per channel.
 
-    Only pixels whose 3x3 neighbourhood is valid count, so invalid pixels are never read.
-
     Args:
         pred: (B, C, H, W) prediction.
         target: (B, C, H, W) target.
-        valid: optional (B, H, W) bool.
+        valid: optional (B, H, W) bool; only pixels whose 3x3 neighbourhood is valid count,
+            so invalid pixels are never read.
 
     Returns:
         Scalar loss.
     """
-    pred, target = pred.float(), target.float()
-    mask = valid_mask(valid, pred)
-    grad_pred = spatial_gradient(fill_invalid(pred, mask))  # (B, C, 2, H, W)
-    grad_true = spatial_gradient(fill_invalid(target, mask))
+    pred, target, mask = filled_pair(pred, target, valid)
+    grad_pred = spatial_gradient(pred)  # (B, C, 2, H, W)
+    grad_true = spatial_gradient(target)
     diff = (grad_pred - grad_true).abs().flatten(1, 2)  # (B, 2C, H, W)
     return masked_mean(diff, erode(mask))

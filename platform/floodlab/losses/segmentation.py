@@ -14,7 +14,7 @@ from kornia.filters import sobel
 from kornia.losses import binary_focal_loss_with_logits
 from torch import Tensor
 
-from floodlab.losses.masking import as_bhw, erode, masked_mean, valid_mask
+from floodlab.losses.masking import as_bhw, erode, fill_invalid, masked_mean, valid_mask
 
 
 def _prepare(logits: Tensor, target: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
@@ -25,15 +25,13 @@ def _prepare(logits: Tensor, target: Tensor, valid: Tensor | None) -> tuple[Tens
     """
     logits = as_bhw(logits).float()
     mask = valid_mask(valid, logits)
-    logits = torch.where(mask, logits, torch.zeros_like(logits))
     target = as_bhw(target).to(logits)
-    target = torch.where(mask, target, torch.zeros_like(target))
-    return logits, target, mask
+    return fill_invalid(logits, mask), fill_invalid(target, mask), mask
 
 
 def _soft_counts(logits: Tensor, target: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Soft TP, FP, FN summed over the valid pixels of the whole batch."""
-    prob = torch.where(mask, torch.sigmoid(logits), torch.zeros_like(logits))  # (B, H, W)
+    prob = fill_invalid(torch.sigmoid(logits), mask)  # (B, H, W)
     tp = (prob * target).sum()
     fp = (prob * (1.0 - target)).sum()
     fn = ((1.0 - prob) * target).sum()
@@ -203,13 +201,13 @@ def boundary_loss(
     with torch.no_grad():
         distance, _ = shoreline_distance(target, mask, radius)
         weight = torch.exp(-(distance**2) / (2.0 * sigma**2))
-        weight = torch.where(mask & (distance <= radius), weight, torch.zeros_like(weight))
+        weight = fill_invalid(weight, mask & (distance <= radius))
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    bce = torch.where(weight > 0, bce * weight, torch.zeros_like(bce))
+    bce = fill_invalid(bce * weight, weight > 0)
     band = bce.sum() / weight.sum().clamp_min(1e-6)
 
     interior = erode(mask)
-    prob = torch.where(mask, torch.sigmoid(logits), torch.zeros_like(logits))
+    prob = fill_invalid(torch.sigmoid(logits), mask)
     edge_pred = sobel(prob[:, None])[:, 0]  # (B, H, W) gradient magnitude
     edge_true = sobel(target[:, None])[:, 0]
     edge = masked_mean((edge_pred - edge_true).abs(), interior)

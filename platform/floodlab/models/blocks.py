@@ -153,6 +153,30 @@ class ResidualBlock(nn.Module):
         return self.act(self.shortcut(x) + self.se(self.conv2(self.conv1(x))))
 
 
+def expand_depthwise(
+    in_ch: int,
+    hidden: int,
+    kernel_size: int,
+    stride: int,
+    act: type[nn.Module],
+    dilation: int = 1,
+) -> list[nn.Module]:
+    """The first layers of an inverted residual block (MobileNetV2, EfficientNet's MBConv).
+
+    A 1x1 expansion from ``in_ch`` to ``hidden`` channels (left out when the block does not
+    widen) and the depthwise ``kernel_size`` conv, both ConvNormAct with ``act``.
+    """
+    layers: list[nn.Module] = []
+    if hidden != in_ch:
+        layers.append(ConvNormAct(in_ch, hidden, 1, act=act))
+    layers.append(
+        ConvNormAct(
+            hidden, hidden, kernel_size, stride=stride, dilation=dilation, groups=hidden, act=act
+        )
+    )
+    return layers
+
+
 class UNetDecoderBlock(nn.Module):
     """U-Net decoder block: 2x nearest upsampling, concat the skip, two 3x3 ConvNormAct.
 

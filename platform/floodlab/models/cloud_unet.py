@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
-
-from floodlab.models.blocks import UNetDecoderBlock, crop_to, init_weights, pad_to_multiple
+from floodlab.models.blocks import init_weights
 from floodlab.models.encoders.efficientnet import EfficientNetEncoder
-from floodlab.models.weights import load_weights
+from floodlab.models.unet import EncoderUNet
+from floodlab.models.weights import load_encoder_weights
 from floodlab.specs.model import CloudUNetSpec
 
 
-class CloudUNet(nn.Module):
+class CloudUNet(EncoderUNet):
     """U-Net decoder on an EfficientNet encoder (B2 by default), randomly initialised.
 
     The encoder's features at strides 2, 4, 8, 16, 32 (16, 24, 48, 120, 352 channels for
-    B2) feed five decoder blocks (nearest 2x upsampling, skip concatenation, two 3x3
-    ConvNormAct; the last block has no skip and returns to full resolution) and a 3x3 head.
-    Inputs of any size are replicate-padded to a multiple of 32 and the logits cropped back.
+    B2) feed five decoder blocks and a 3x3 head (`EncoderUNet`).
 
     Args:
         in_channels: input channels (RGB).
@@ -34,39 +31,14 @@ class CloudUNet(nn.Module):
         encoder: str = "b2",
         encoder_weights: str | None = None,
     ):
-        super().__init__()
-        decoder_widths = list(decoder_widths)
-        if len(decoder_widths) != 5:
-            raise ValueError(
-                f"`len(decoder_widths) == 5` must hold, but got (decoder_widths={decoder_widths})"
-            )
-        self.encoder = EfficientNetEncoder(encoder, in_channels)
-        enc = self.encoder.out_channels
-        skips = [*enc[-2::-1], 0]  # 120, 48, 24, 16, none
-        ins = [enc[-1], *decoder_widths[:-1]]
-        self.decoder = nn.ModuleList(
-            UNetDecoderBlock(i, s, o) for i, s, o in zip(ins, skips, decoder_widths, strict=True)
+        super().__init__(
+            EfficientNetEncoder(encoder, in_channels), list(decoder_widths), num_classes
         )
-        self.head = nn.Conv2d(decoder_widths[-1], num_classes, 3, padding=1)
         # The encoder initialises itself; only the decoder and head need the default init.
         self.decoder.apply(init_weights)
         self.head.apply(init_weights)
         if encoder_weights:
-            load_weights(
-                self.encoder,
-                encoder_weights,
-                field="model.encoder_weights",
-                input_conv=EfficientNetEncoder.INPUT_CONV,
-            )
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(B, in_channels, H, W) -> logits (B, num_classes, H, W); any H, W."""
-        x, size = pad_to_multiple(x, 32)
-        feats = self.encoder(x)
-        y = feats.pop()
-        for block in self.decoder:
-            y = block(y, feats.pop() if feats else None)
-        return crop_to(self.head(y), size)
+            load_encoder_weights(self.encoder, encoder_weights)
 
 
 def build_cloud_unet(spec: CloudUNetSpec) -> CloudUNet:

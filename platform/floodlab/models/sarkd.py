@@ -5,16 +5,11 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from floodlab.models.blocks import (
-    ConvNormAct,
-    UNetDecoderBlock,
-    crop_to,
-    init_weights,
-    pad_to_multiple,
-)
+from floodlab.models.blocks import ConvNormAct, crop_to, init_weights, pad_to_multiple
 from floodlab.models.encoders.mobilenetv2 import MobileNetV2Encoder
 from floodlab.models.mixer import PSPMixer, PyramidPooling
-from floodlab.models.weights import load_weights
+from floodlab.models.unet import EncoderUNet
+from floodlab.models.weights import load_encoder_weights, load_weights
 from floodlab.specs.model import SarKDSpec
 
 # U-Net decoder widths, deepest first (the segmentation_models.pytorch default).
@@ -25,12 +20,12 @@ MLP_WIDTHS: tuple[int, ...] = (128, 64, 32, 16)
 UNET_LIGHT_WIDTHS: tuple[int, int] = (16, 32)
 
 
-class MobileNetV2UNet(nn.Module):
+class MobileNetV2UNet(EncoderUNet):
     """SAR-KD teacher: U-Net with a MobileNetV2 encoder (~6.6M parameters at 1 channel).
 
     Encoder features at strides 2..32 (16, 24, 32, 96, 1280 channels) feed five decoder
-    blocks (`UNET_DECODER_WIDTHS`, nearest 2x upsampling + skip + two 3x3 convs) and a 3x3
-    head, as in segmentation_models.pytorch's ``Unet("mobilenet_v2")``.
+    blocks (`UNET_DECODER_WIDTHS`) and a 3x3 head (`EncoderUNet`), as in
+    segmentation_models.pytorch's ``Unet("mobilenet_v2")``.
 
     Args:
         in_channels: input channels; the stem conv is built for them (RGB weights loaded
@@ -39,32 +34,11 @@ class MobileNetV2UNet(nn.Module):
     """
 
     def __init__(self, in_channels: int = 1, encoder_weights: str | None = None):
-        super().__init__()
-        self.encoder = MobileNetV2Encoder(in_channels, output_stride=32, last_conv=True)
-        skips = [*self.encoder.out_channels[-2::-1], 0]  # 96, 32, 24, 16, none
-        ins = [self.encoder.out_channels[-1], *UNET_DECODER_WIDTHS[:-1]]
-        self.decoder = nn.ModuleList(
-            UNetDecoderBlock(i, s, o)
-            for i, s, o in zip(ins, skips, UNET_DECODER_WIDTHS, strict=True)
-        )
-        self.head = nn.Conv2d(UNET_DECODER_WIDTHS[-1], 1, 3, padding=1)
+        encoder = MobileNetV2Encoder(in_channels, output_stride=32, last_conv=True)
+        super().__init__(encoder, UNET_DECODER_WIDTHS, 1)
         self.apply(init_weights)
         if encoder_weights:
-            load_weights(
-                self.encoder,
-                encoder_weights,
-                field="model.encoder_weights",
-                input_conv=MobileNetV2Encoder.INPUT_CONV,
-            )
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(B, in_channels, H, W) -> logits (B, 1, H, W); any H, W (padded to 32)."""
-        x, size = pad_to_multiple(x, 32)
-        feats = self.encoder(x)
-        y = feats.pop()
-        for block in self.decoder:
-            y = block(y, feats.pop() if feats else None)
-        return crop_to(self.head(y), size)
+            load_encoder_weights(self.encoder, encoder_weights)
 
 
 class MobileNetV2PSPNet(nn.Module):
@@ -91,12 +65,7 @@ class MobileNetV2PSPNet(nn.Module):
         self.classifier = nn.Conv2d(PSP_BOTTLENECK, 1, 1)
         self.apply(init_weights)
         if encoder_weights:
-            load_weights(
-                self.encoder,
-                encoder_weights,
-                field="model.encoder_weights",
-                input_conv=MobileNetV2Encoder.INPUT_CONV,
-            )
+            load_encoder_weights(self.encoder, encoder_weights)
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, in_channels, H, W) -> logits (B, 1, H, W); any H, W (padded to 8)."""

@@ -96,6 +96,16 @@ def load_weights(
     return module
 
 
+def load_encoder_weights(encoder: nn.Module, path: str | Path) -> nn.Module:
+    """Load ``model.encoder_weights`` into an encoder, adapting its stem to the input channels.
+
+    The encoder class names the state_dict key of its first conv's weight in ``INPUT_CONV``
+    (see `load_weights`, ``input_conv``).
+    """
+    input_conv = getattr(encoder, "INPUT_CONV", None)
+    return load_weights(encoder, path, field="model.encoder_weights", input_conv=input_conv)
+
+
 def adapt_input_conv(weight: Tensor, in_channels: int) -> Tensor:
     """Adapt a first-conv weight (O, I, k, k) to ``in_channels`` inputs.
 

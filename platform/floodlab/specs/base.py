@@ -21,6 +21,8 @@ WEIGHT = _WeightMarker()
 # The `WEIGHT` tag makes the field a loss term: `floodlab.specs.loss.weight_names` lists a
 # section's terms from the fields so typed, so the field is the only place a term is named.
 Weight = Annotated[float, Field(ge=0.0), WEIGHT]
+# A share, probability or relative strength: a float in [0, 1].
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 def is_weight(field: FieldInfo) -> bool:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from floodlab.bands import ALL_BANDS
-from floodlab.specs.base import StrictModel
+from floodlab.specs.base import Fraction, StrictModel
 from floodlab.specs.paths import closest
 
 
@@ -48,17 +48,11 @@ class AugmentSpec(StrictModel):
 
     flips: bool = Field(True, description="Random horizontal and vertical flips.")
     rot90: bool = Field(True, description="Random rotations by 0/90/180/270 degrees.")
-    brightness: float = Field(
-        0.0,
-        ge=0.0,
-        le=1.0,
-        description="Max additive brightness shift in normalised units (0 = off).",
+    brightness: Fraction = Field(
+        0.0, description="Max additive brightness shift in normalised units (0 = off)."
     )
-    contrast: float = Field(
-        0.0,
-        ge=0.0,
-        le=1.0,
-        description="Max relative contrast change, factor in [1-c, 1+c] (0 = off).",
+    contrast: Fraction = Field(
+        0.0, description="Max relative contrast change, factor in [1-c, 1+c] (0 = off)."
     )
 
 

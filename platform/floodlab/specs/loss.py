@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from floodlab.specs.base import StrictModel, Weight, is_weight
+from floodlab.specs.base import Fraction, StrictModel, Weight, is_weight
 
 
 class SegLossSpec(StrictModel):
@@ -25,19 +25,13 @@ class SegLossSpec(StrictModel):
     boundary: Weight = Field(0.0, description="Hydrology-aware boundary/edge alignment weight.")
     focal_tversky: Weight = Field(0.0, description="Focal-Tversky loss weight.")
     focal: Weight = Field(0.0, description="Focal loss weight.")
-    tversky_alpha: float = Field(
-        0.3, ge=0.0, le=1.0, description="Tversky false-positive weight (alpha)."
-    )
-    tversky_beta: float = Field(
-        0.7, ge=0.0, le=1.0, description="Tversky false-negative weight (beta)."
-    )
+    tversky_alpha: Fraction = Field(0.3, description="Tversky false-positive weight (alpha).")
+    tversky_beta: Fraction = Field(0.7, description="Tversky false-negative weight (beta).")
     tversky_gamma: float = Field(
         0.75, gt=0.0, le=3.0, description="Focal-Tversky exponent: loss = (1 - TI) ** gamma."
     )
     focal_gamma: float = Field(2.0, ge=0.0, description="Focal loss focusing parameter.")
-    focal_alpha: float = Field(
-        0.25, ge=0.0, le=1.0, description="Focal loss positive-class weight."
-    )
+    focal_alpha: Fraction = Field(0.25, description="Focal loss positive-class weight.")
 
 
 class RecLossSpec(StrictModel):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, get_args
 from pydantic import Field, model_validator
 
 from floodlab.bands import CYCLEGAN_BAND_SETS
-from floodlab.specs.base import StrictModel
+from floodlab.specs.base import Fraction, StrictModel
 from floodlab.specs.loss import RULE, FamilyLoss, active_weights
 
 if TYPE_CHECKING:
@@ -112,10 +112,8 @@ class FloraSpec(FamilySpec):
         description="Optical teacher widths as a fraction of `widths` (lightweight teacher).",
     )
     fusion: FusionSpec = Field(default_factory=FusionSpec, description="Fusion hyperparameters.")
-    optical_dropout: float = Field(
+    optical_dropout: Fraction = Field(
         0.3,
-        ge=0.0,
-        le=1.0,
         description="Probability of dropping the optical prior for a training batch, so the model learns to infer from SAR alone.",
     )
     discriminator: bool = Field(

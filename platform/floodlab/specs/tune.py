@@ -19,6 +19,14 @@ class _Param(StrictModel):
     )
 
 
+def _check_range(low: float, high: float, log: bool) -> None:
+    """The rules of every numeric range: `low <= high`, and `low > 0` on a log scale."""
+    if low > high:
+        raise ValueError(f"`low <= high` must hold, but got (low={low}, high={high})")
+    if log and low <= 0:
+        raise ValueError(f"`low > 0` must hold for a log scale, but got (low={low})")
+
+
 class FloatParam(_Param):
     """A float in [low, high], optionally log-scaled or stepped."""
 
@@ -30,10 +38,7 @@ class FloatParam(_Param):
 
     @model_validator(mode="after")
     def _bounds(self) -> FloatParam:
-        if self.low > self.high:
-            raise ValueError(f"`low <= high` must hold, but got (low={self.low}, high={self.high})")
-        if self.log and self.low <= 0:
-            raise ValueError(f"`low > 0` must hold for a log scale, but got (low={self.low})")
+        _check_range(self.low, self.high, self.log)
         if self.log and self.step is not None:
             raise ValueError("`step` and `log` cannot be used together")
         return self
@@ -50,10 +55,7 @@ class IntParam(_Param):
 
     @model_validator(mode="after")
     def _bounds(self) -> IntParam:
-        if self.low > self.high:
-            raise ValueError(f"`low <= high` must hold, but got (low={self.low}, high={self.high})")
-        if self.log and self.low <= 0:
-            raise ValueError(f"`low > 0` must hold for a log scale, but got (low={self.low})")
+        _check_range(self.low, self.high, self.log)
         if self.log and self.step != 1:
             raise ValueError(f"`step == 1` must hold for a log scale, but got (step={self.step})")
         return self

@@ -11,12 +11,14 @@ AMP or clipping.
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torchmetrics import Metric
 
 from floodlab.specs import ExperimentSpec
 
@@ -50,6 +52,7 @@ class Task(abc.ABC):
         nets: the trainable networks by name ("model", or "g_ab", "g_ba", "d_a", "d_b", ...).
             The Ray worker may replace entries with DDP-wrapped modules; always call them
             through `self.nets[...]`.
+        device: where the networks and metric states are (set by `to`).
         find_unused_parameters: whether DDP must tolerate parameters without gradients in
             a step (e.g. FLoRA's teacher when the optical prior is dropped).
     """
@@ -59,6 +62,7 @@ class Task(abc.ABC):
     def __init__(self, spec: ExperimentSpec):
         self.spec = spec
         self.nets: nn.ModuleDict = nn.ModuleDict()
+        self.device = torch.device("cpu")
 
     # -- optimisation -------------------------------------------------------------------
     @abc.abstractmethod
@@ -79,16 +83,23 @@ class Task(abc.ABC):
     def eval_step(self, batch: Batch) -> dict[str, Tensor]:
         """Forward without gradients, update the metrics, return detached loss components."""
 
-    @abc.abstractmethod
     def compute_metrics(self) -> dict[str, float]:
-        """Metrics accumulated since the last reset, reduced across DDP ranks.
+        """Metrics accumulated since the last reset, reduced across DDP ranks; by default
+        the values of every `metric_states` accumulator, in order.
 
         Keys have no split prefix ("iou", "f1", "psnr", ...); the loop adds "val/".
         """
+        return {k: float(v) for m in self.metric_states() for k, v in m.compute().items()}
 
-    @abc.abstractmethod
+    def metric_states(self) -> Iterable[Metric]:
+        """The metric accumulators (default: none): `to` moves them, `reset_metrics` clears
+        them and `compute_metrics` reports their values unless a task overrides it."""
+        return ()
+
     def reset_metrics(self) -> None:
         """Clear the metric accumulators."""
+        for metric in self.metric_states():
+            metric.reset()
 
     @abc.abstractmethod
     def predict(self, batch: Batch) -> dict[str, Tensor]:
@@ -101,8 +112,11 @@ class Task(abc.ABC):
 
     # -- helpers shared by every task -----------------------------------------------------
     def to(self, device: torch.device) -> Task:
-        """Move networks and metric state to a device."""
+        """Move networks and metric states to a device."""
         self.nets.to(device)
+        for metric in self.metric_states():
+            metric.to(device)
+        self.device = torch.device(device)
         return self
 
     def train(self, mode: bool = True) -> None:

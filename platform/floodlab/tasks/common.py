@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from floodlab.data import sample
-from floodlab.losses import TASK_TERMS, TERMS
+from floodlab.losses import TASK_TERMS, TERMS, lsgan_generator_loss
 from floodlab.specs.base import StrictModel
 from floodlab.specs.loss import active_weights
 from floodlab.specs.train import OptimSpec
@@ -58,6 +58,17 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
     finally:
         for p, flag in zip(params, flags, strict=True):
             p.requires_grad_(flag)
+
+
+def fooling_loss(disc: nn.Module, fake: Tensor) -> Tensor:
+    """LSGAN generator loss of `fake` images through the discriminator `disc`.
+
+    The generator's step must not train the discriminator: `disc` is frozen (and unwrapped
+    from DDP) for the forward, so the gradient reaches the generator only.
+    """
+    net = unwrap(disc)
+    with frozen(net):
+        return lsgan_generator_loss(net(fake.float()))
 
 
 def full_precision(device: torch.device) -> contextlib.AbstractContextManager[Any]:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+from torchmetrics import Metric
 
 from floodlab.bands import CYCLEGAN_BAND_SETS
 from floodlab.data import sample
@@ -18,7 +19,6 @@ from floodlab.losses import (
     cycle_loss,
     identity_loss,
     lsgan_discriminator_loss,
-    lsgan_generator_loss,
 )
 from floodlab.metrics import LossMeans, ReconstructionMetrics, keys
 from floodlab.models import build_cyclegan
@@ -28,12 +28,11 @@ from floodlab.tasks.base import Batch, StepContext, Task
 from floodlab.tasks.common import (
     build_optimizer,
     detached,
-    frozen,
+    fooling_loss,
     full_precision,
     target_valid,
     to_numpy,
     total,
-    unwrap,
 )
 from floodlab.tasks.registry import build_model, register_family
 
@@ -113,15 +112,11 @@ class CycleGANTask(Task):
         self.pools = {"a": ImagePool(), "b": ImagePool()}
         self.rec_metrics = ReconstructionMetrics(self.bands)
         self.loss_means = LossMeans([keys.LOSS])
-        self.device = torch.device("cpu")
 
-    def to(self, device: torch.device) -> CycleGANTask:
-        """Move networks and metric states to `device`."""
-        super().to(device)
-        self.rec_metrics.to(device)
-        self.loss_means.to(device)
-        self.device = torch.device(device)
-        return self
+    def metric_states(self) -> tuple[Metric, ...]:
+        """The reconstruction metrics (PSNR, SSIM, SAM, RMSE per band, NDVI error where
+        computable) and the mean loss."""
+        return self.rec_metrics, self.loss_means
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """ "g" over both generators, "d" over both discriminators (lr `optim.d_lr`)."""
@@ -147,12 +142,9 @@ class CycleGANTask(Task):
         terms: dict[str, Tensor] = {}
         with full_precision(real_a.device):
             if w.adversarial > 0:
-                d_a, d_b = unwrap(self.nets["d_a"]), unwrap(self.nets["d_b"])
-                # The generators' step must not train the discriminators.
-                with frozen(d_a, d_b):
-                    adv = lsgan_generator_loss(d_b(fake_b.float())) + lsgan_generator_loss(
-                        d_a(fake_a.float())
-                    )
+                adv = fooling_loss(self.nets["d_b"], fake_b) + fooling_loss(
+                    self.nets["d_a"], fake_a
+                )
                 terms["g_adv"] = w.adversarial * adv
             if rec_a is not None and rec_b is not None:
                 terms["cycle"] = w.cycle * (cycle_loss(rec_a, real_a) + cycle_loss(rec_b, real_b))
@@ -214,17 +206,6 @@ class CycleGANTask(Task):
             self.rec_metrics.update(to_unit(fakes["fake_b"]), to_unit(real_b), target_valid(target))
             self.loss_means.update({keys.LOSS: terms[keys.LOSS]})
         return detached(terms)
-
-    def compute_metrics(self) -> dict[str, float]:
-        """PSNR, SSIM, SAM, RMSE (per band), NDVI error where computable, mean loss."""
-        out = {k: float(v) for k, v in self.rec_metrics.compute().items()}
-        out[keys.LOSS] = float(self.loss_means.compute()[keys.LOSS])
-        return out
-
-    def reset_metrics(self) -> None:
-        """Clear the accumulators."""
-        self.rec_metrics.reset()
-        self.loss_means.reset()
 
     @torch.no_grad()
     def predict(self, batch: Batch) -> dict[str, Tensor]:

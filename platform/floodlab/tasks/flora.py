@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torchmetrics import Metric
 
 from floodlab.data import sample
 from floodlab.errors import SpecError
@@ -18,7 +19,6 @@ from floodlab.losses import (
     FeatureDistillation,
     all_reduce_grads,
     lsgan_discriminator_loss,
-    lsgan_generator_loss,
     no_sync,
     pcgrad_backward,
 )
@@ -31,7 +31,7 @@ from floodlab.tasks.common import (
     batch_valid,
     build_optimizer,
     detached,
-    frozen,
+    fooling_loss,
     full_precision,
     target_valid,
     to_numpy,
@@ -112,22 +112,14 @@ class FloraTask(Task):
             keys.WITH_OPTICAL: (self.optical_seg_metrics, self.optical_rec_metrics),
         }
         self.loss_means = LossMeans([keys.LOSS])
-        self.device = torch.device("cpu")
 
     # -- plumbing -------------------------------------------------------------------------
-    def _metrics(self) -> Iterator[Any]:
+    def metric_states(self) -> Iterator[Metric]:
+        """The metrics of both regimes and the loss means."""
         for seg, rec in self._regimes.values():
             yield seg
             yield rec
         yield self.loss_means
-
-    def to(self, device: torch.device) -> FloraTask:
-        """Move networks and metric states to `device`."""
-        super().to(device)
-        for metric in self._metrics():
-            metric.to(device)
-        self.device = torch.device(device)
-        return self
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """ "main" over the model and distillation projections; "d" over the discriminator."""
@@ -159,10 +151,7 @@ class FloraTask(Task):
         )
         rec = weighted_terms("rec", self.spec.loss.rec, out["rgb"].float(), target, rec_valid)
         if self.g_adv_weight > 0:
-            disc = unwrap(self.nets["disc"])
-            # The generator step must not train the discriminator: no gradient into it.
-            with frozen(disc):
-                rec["g_adv"] = self.g_adv_weight * lsgan_generator_loss(disc(out["rgb"].float()))
+            rec["g_adv"] = self.g_adv_weight * fooling_loss(self.nets["disc"], out["rgb"])
         other: dict[str, Tensor] = {}
         if "distill" in self.nets and out["teacher"] is not None:
             other["distill"] = self.spec.loss.distill.weight * self.nets["distill"](
@@ -269,11 +258,6 @@ class FloraTask(Task):
                     out[keys.with_optical(key) if regime else key] = float(value)
         out[keys.LOSS] = float(self.loss_means.compute()[keys.LOSS])
         return out
-
-    def reset_metrics(self) -> None:
-        """Clear every accumulator."""
-        for metric in self._metrics():
-            metric.reset()
 
     @torch.no_grad()
     def predict(self, batch: Batch, *, with_optical: bool = False) -> dict[str, Tensor]:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 from torch import Tensor
+from torchmetrics import Metric
 
 from floodlab.data import sample
 from floodlab.errors import SpecError
@@ -56,16 +57,12 @@ class SegmentationTask(Task):
         self.nets["model"] = build_model(spec.model)
         self.seg_metrics = SegmentationMetrics()
         self.loss_means = LossMeans([keys.LOSS])
-        self.device = torch.device("cpu")
 
     # -- plumbing -------------------------------------------------------------------------
-    def to(self, device: torch.device) -> SegmentationTask:
-        """Move networks and metric states to `device`."""
-        super().to(device)
-        self.seg_metrics.to(device)
-        self.loss_means.to(device)
-        self.device = torch.device(device)
-        return self
+    def metric_states(self) -> tuple[Metric, ...]:
+        """The confusion matrix (IoU, mIoU, F1, precision, recall, accuracy) and the mean
+        loss."""
+        return self.seg_metrics, self.loss_means
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """One optimiser, "main", over the model."""
@@ -112,17 +109,6 @@ class SegmentationTask(Task):
             )
             self.loss_means.update({keys.LOSS: terms[keys.LOSS]})
         return detached(terms)
-
-    def compute_metrics(self) -> dict[str, float]:
-        """IoU, mIoU, F1, precision, recall, accuracy and the mean loss (rank-reduced)."""
-        out = {k: float(v) for k, v in self.seg_metrics.compute().items()}
-        out[keys.LOSS] = float(self.loss_means.compute()[keys.LOSS])
-        return out
-
-    def reset_metrics(self) -> None:
-        """Clear the confusion matrix and the loss means."""
-        self.seg_metrics.reset()
-        self.loss_means.reset()
 
     @torch.no_grad()
     def predict(self, batch: Batch) -> dict[str, Tensor]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Self, overload
 
 from floodlab.errors import FloodlabError
 from floodlab.io import atomic_write_text
@@ -37,6 +37,28 @@ def check_local(root: str | Path) -> None:
             "(e.g. NFS) folder that every node mounts at the same path; set logging.root to "
             "such a folder, e.g. /shared/runs"
         )
+
+
+class Subpath:
+    """A file or folder of an `ExperimentFolder`'s layout, read as an attribute.
+
+    Declared in the class body, one line per entry of the layout
+    (``metrics_path = Subpath("metrics.jsonl", "One record per epoch.")``); reading it on
+    a folder gives ``folder.path / name``.
+    """
+
+    def __init__(self, name: str, doc: str):
+        self.name = name
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, folder: None, owner: type) -> Subpath: ...
+
+    @overload
+    def __get__(self, folder: ExperimentFolder, owner: type | None = None) -> Path: ...
+
+    def __get__(self, folder: ExperimentFolder | None, owner: type | None = None) -> Path | Subpath:
+        return self if folder is None else folder.path / self.name
 
 
 class ExperimentFolder:
@@ -77,10 +99,7 @@ class ExperimentFolder:
     def __hash__(self) -> int:
         return hash(self.path)
 
-    @property
-    def spec_path(self) -> Path:
-        """The spec the folder was made from."""
-        return self.path / SPEC_FILE
+    spec_path = Subpath(SPEC_FILE, "The spec the folder was made from.")
 
     def read_spec(self) -> ExperimentSpec:
         """Load the folder's spec."""

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from floodlab.errors import FloodlabError
-from floodlab.io import atomic_write_text, json_safe, write_json
+from floodlab.io import atomic_write_text, json_safe, read_json_object, write_json
 from floodlab.tracking.checkpoint_dirs import best_of, complete_checkpoints
-from floodlab.tracking.folder import LATEST, ExperimentFolder
+from floodlab.tracking.folder import LATEST, ExperimentFolder, Subpath
 
 if TYPE_CHECKING:
     from floodlab.specs import ExperimentSpec
@@ -119,35 +119,14 @@ class RunDir(ExperimentFolder):
         )
 
     # -- paths --------------------------------------------------------------------------------
-    @property
-    def metrics_path(self) -> Path:
-        """``metrics.jsonl``: one record per epoch."""
-        return self.path / METRICS_FILE
-
-    @property
-    def summary_path(self) -> Path:
-        """``summary.json``."""
-        return self.path / SUMMARY_FILE
-
-    @property
-    def normalization_path(self) -> Path:
-        """``normalization.json``."""
-        return self.path / NORMALIZATION_FILE
-
-    @property
-    def tensorboard_dir(self) -> Path:
-        """TensorBoard event directory."""
-        return self.path / TENSORBOARD_DIR
-
-    @property
-    def checkpoints_dir(self) -> Path:
-        """Where checkpoint directories live (Ray Train's storage for this run)."""
-        return self.path / CHECKPOINTS_DIR
-
-    @property
-    def workers_dir(self) -> Path:
-        """Per-rank process records."""
-        return self.path / WORKERS_DIR
+    metrics_path = Subpath(METRICS_FILE, "``metrics.jsonl``: one record per epoch.")
+    summary_path = Subpath(SUMMARY_FILE, "``summary.json``.")
+    normalization_path = Subpath(NORMALIZATION_FILE, "``normalization.json``.")
+    tensorboard_dir = Subpath(TENSORBOARD_DIR, "TensorBoard event directory.")
+    checkpoints_dir = Subpath(
+        CHECKPOINTS_DIR, "Where checkpoint directories live (Ray Train's storage for this run)."
+    )
+    workers_dir = Subpath(WORKERS_DIR, "Per-rank process records.")
 
     def eval_dir(self, split: str, store: str | Path | None = None) -> Path:
         """Where `floodlab evaluate` writes the reports of one split.
@@ -216,9 +195,7 @@ class RunDir(ExperimentFolder):
 
     def read_summary(self) -> dict[str, Any]:
         """summary.json, or {} before the first write."""
-        if not self.summary_path.is_file():
-            return {}
-        return dict(json.loads(self.summary_path.read_text()))
+        return read_json_object(self.summary_path)
 
     def write_normalization(self, params: dict[str, Any]) -> None:
         """Atomically write normalization.json."""
@@ -226,9 +203,7 @@ class RunDir(ExperimentFolder):
 
     def read_normalization(self) -> dict[str, Any]:
         """normalization.json, or {} when the run has none."""
-        if not self.normalization_path.is_file():
-            return {}
-        return dict(json.loads(self.normalization_path.read_text()))
+        return read_json_object(self.normalization_path)
 
     # -- checkpoints --------------------------------------------------------------------------------
     def checkpoints(self) -> list[dict[str, Any]]:

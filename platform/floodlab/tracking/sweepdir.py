@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from floodlab.errors import FloodlabError
 from floodlab.io import atomic_write_text
-from floodlab.tracking.folder import ExperimentFolder
+from floodlab.tracking.folder import ExperimentFolder, Subpath
 from floodlab.tracking.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -99,15 +99,10 @@ class SweepDir(ExperimentFolder):
         return (name, SWEEP_PREFIX + name)
 
     # -- paths ----------------------------------------------------------------------------
-    @property
-    def trials_dir(self) -> Path:
-        """Where the trials' run directories live."""
-        return self.path / TRIALS_DIR
-
-    @property
-    def tune_dir(self) -> Path:
-        """Ray Tune's experiment state (its `storage_path` is the sweep directory)."""
-        return self.path / TUNE_DIR
+    trials_dir = Subpath(TRIALS_DIR, "Where the trials' run directories live.")
+    tune_dir = Subpath(
+        TUNE_DIR, "Ray Tune's experiment state (its `storage_path` is the sweep directory)."
+    )
 
     def trial(self, trial_id: str) -> RunDir:
         """The run directory of one trial, ``trials/<trial_id>/`` (it may not exist yet)."""

@@ -64,26 +64,6 @@ class LoopHooks(Protocol):
         ...
 
 
-class NoHooks:
-    """Hooks that do nothing (plain loop, tests, benchmarks)."""
-
-    def on_step(
-        self, state: LoopState, components: dict[str, Tensor], lrs: dict[str, float]
-    ) -> None:
-        """Ignore step values."""
-
-    def on_epoch_end(
-        self,
-        state: LoopState,
-        record: dict[str, Any],
-        *,
-        evaluated: bool,
-        checkpoint: Callable[[], Checkpoint] | None,
-        final: bool,
-    ) -> None:
-        """Ignore epoch records."""
-
-
 def should_evaluate(epoch: int, spec: ExperimentSpec) -> bool:
     """Validate on epoch 1 (so every report carries val/* metrics), every `eval_every`, and last."""
     t = spec.trainer
@@ -193,7 +173,6 @@ def fit(
     """
     t, sched_spec = spec.trainer, spec.schedule
     device = device or torch.device("cpu")
-    hooks = hooks or NoHooks()
     rank, _ = world()
     task.to(device)
     labelled = spec.data.label != "none"  # translation-only data carries no labels
@@ -237,7 +216,7 @@ def fit(
             tracker.add(components)
             state.global_step += 1
             steps += 1
-            if state.global_step % spec.logging.log_every_n_steps == 0:
+            if hooks is not None and state.global_step % spec.logging.log_every_n_steps == 0:
                 hooks.on_step(state, components, lrs)
         if steps == 0:
             raise TrainingError(
@@ -301,13 +280,14 @@ def fit(
         def make_checkpoint(record: dict[str, Any] = record) -> Checkpoint:
             return checkpoint_state(task, optimizers, schedulers, scaler, state, spec, record)
 
-        hooks.on_epoch_end(
-            state,
-            record,
-            evaluated=evaluated,
-            checkpoint=make_checkpoint if due else None,
-            final=final,
-        )
+        if hooks is not None:
+            hooks.on_epoch_end(
+                state,
+                record,
+                evaluated=evaluated,
+                checkpoint=make_checkpoint if due else None,
+                final=final,
+            )
         if state.stopped_early:
             log.info(
                 "early stopping after epoch %d: %s did not improve for %d checks",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
 import re
@@ -17,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from floodlab.io import atomic_write_text, write_json
+from floodlab.io import atomic_write_text, read_json_object, write_json
 from floodlab.specs import ExperimentSpec, dump_spec, spec_to_dict, validate_data, with_values
 from floodlab.specs.train import METRIC_PATTERN
 from floodlab.specs.tune import TuneSpec
@@ -260,8 +259,7 @@ def write_sweep_json(path: Path, summary: dict[str, Any]) -> None:
 
 def read_sweep_json(sweep_dir: Path) -> dict[str, Any]:
     """sweep.json of a sweep directory, or {} when it has none yet."""
-    p = sweep_dir / SWEEP_JSON
-    return dict(json.loads(p.read_text())) if p.is_file() else {}
+    return read_json_object(sweep_dir / SWEEP_JSON)
 
 
 def resolve_sweep(ref: str | Path, root: str | Path = "runs") -> Path:

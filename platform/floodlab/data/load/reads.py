@@ -22,6 +22,9 @@ from floodlab.data.chunks import ChunkReader
 from floodlab.errors import DataError
 
 Window = tuple[int, int, int, int]  # (y0, x0, h, w) in pixels
+# The arrays of a read: names (all channels), or name -> channel indices (None: all
+# channels or a label-like array).
+ArraySelection = Sequence[str] | Mapping[str, Sequence[int] | None]
 
 
 class ChipReads:
@@ -73,10 +76,7 @@ class ChipReads:
         return self._chunk_readers[name]
 
     def read(
-        self,
-        i: int,
-        arrays: Sequence[str] | Mapping[str, Sequence[int] | None],
-        window: Window | None = None,
+        self, i: int, arrays: ArraySelection, window: Window | None = None
     ) -> dict[str, np.ndarray]:
         """Read several arrays of chip i, in stored dtype/units.
 

@@ -43,7 +43,7 @@ import zarr
 
 from floodlab.bands import DERIVED_BANDS
 from floodlab.data.derive import derive_stack, inputs_of
-from floodlab.data.load.reads import ChipReads, Window
+from floodlab.data.load.reads import ArraySelection, ChipReads, Window
 from floodlab.errors import DataError, DatasetNotFoundError
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,16 @@ def missing_store_message(path: str | Path, dataset: str | None = None) -> str:
         f"`floodlab synth {ds} --out {path}.raw && floodlab convert {ds} {path}.raw --out {path}`"
         " (or set data.synthetic in the spec so training creates it)."
     )
+
+
+def _string_column(name: str, doc: str) -> cached_property[np.ndarray]:
+    """A `Store` attribute: its per-chip string array `name`, read on first access."""
+
+    def read(store: Store) -> np.ndarray:
+        return strings(store.array(name))
+
+    read.__doc__ = doc
+    return cached_property(read)
 
 
 class Store:
@@ -191,32 +201,15 @@ class Store:
         return dict(stats[band])
 
     # -- per-chip metadata --------------------------------------------------------------
-    def _strings(self, name: str) -> np.ndarray:
-        return strings(self.array(name))
-
-    @cached_property
-    def ids(self) -> np.ndarray:
-        """(N,) chip ids."""
-        return self._strings("id")
-
-    @cached_property
-    def groups(self) -> np.ndarray:
-        """(N,) event/scene of each chip (splits never divide a group)."""
-        return self._strings("group")
-
-    @cached_property
-    def splits(self) -> np.ndarray:
-        """(N,) split of each chip ("train", "val", "test", ..., "skipped")."""
-        return self._strings("split")
-
-    @cached_property
-    def label_sources(self) -> np.ndarray:
-        """(N,) "hand" or "weak": which label array holds the chip's label."""
-        return self._strings("label_source")
-
-    @cached_property
-    def _crs(self) -> np.ndarray:
-        return self._strings("crs")
+    ids = _string_column("id", "(N,) chip ids.")
+    groups = _string_column("group", "(N,) event/scene of each chip (splits never divide a group).")
+    splits = _string_column(
+        "split", '(N,) split of each chip ("train", "val", "test", ..., "skipped").'
+    )
+    label_sources = _string_column(
+        "label_source", '(N,) "hand" or "weak": which label array holds the chip\'s label.'
+    )
+    _crs = _string_column("crs", "(N,) CRS of each chip as WKT.")
 
     @cached_property
     def _transform(self) -> np.ndarray:
@@ -267,23 +260,10 @@ class Store:
         return self._reads.array(name)
 
     def read_raw(
-        self,
-        i: int,
-        arrays: Sequence[str] | Mapping[str, Sequence[int] | None],
-        window: Window | None = None,
+        self, i: int, arrays: ArraySelection, window: Window | None = None
     ) -> dict[str, np.ndarray]:
-        """Read several arrays of chip i, in stored dtype/units (see `ChipReads.read`).
-
-        Args:
-            i: chip index.
-            arrays: array names (all channels), or name -> channel indices to read (None:
-                all channels or a label-like array), e.g. `plan_bands(...)`.
-            window: (y0, x0, h, w) in pixels; default the whole chip.
-
-        Returns:
-            name -> (C, h, w) for band arrays (the requested channels, in that order),
-            (h, w) for label-like arrays.
-        """
+        """Read several arrays of chip i, in stored dtype/units: `ChipReads.read`, whose
+        `arrays` may come from `plan_bands`."""
         return self._reads.read(i, arrays, window)
 
     def to_physical(self, modality: str, raw: np.ndarray) -> np.ndarray:

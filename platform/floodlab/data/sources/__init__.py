@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from floodlab.data.registry import EntryView, get_dataset, reader_options
-from floodlab.data.sources.base import Chip, ChipRef, SourceReader
+from floodlab.data.sources.base import Chip, ChipRef, SourceReader, require_modalities
 from floodlab.data.sources.cloudsen12 import CloudSEN12Reader
-from floodlab.data.sources.common import require_modalities
 from floodlab.data.sources.deepflood import DeepFloodReader
 from floodlab.data.sources.ombria import OmbriaReader
 from floodlab.data.sources.sarkd import SarKDReader

@@ -8,11 +8,18 @@ nodata mapped to NaN (floats) or to the `valid` semantics of labels (-1 = invali
 from __future__ import annotations
 
 import abc
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+
+from floodlab.data.units import sar_units
+from floodlab.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,11 @@ class SourceReader(abc.ABC):
 
     A reader's options are the keyword-only parameters of its `__init__` (with their
     defaults); `floodlab.data.sources.reader_options` lists them for error messages.
+
+    Options most readers take (kept here as `require` and `units`):
+        require: modalities every chip must have, e.g. ("s2",); DataError otherwise.
+        units: units of the SAR files if not dB ("linear", "amplitude"; see
+            `floodlab.data.units`); None expects dB and refuses values that are not.
     """
 
     # The dataset's name; the reader's module registers the dataset's entry under it
@@ -78,6 +90,11 @@ class SourceReader(abc.ABC):
     def __init__(self, root: str | Path, **options: Any):
         self.root = Path(root)
         self.options = options
+        # The options most readers share: the modalities every chip must have, and the
+        # declared units of the SAR files (canonical name; None: dB expected and checked).
+        self.require: tuple[str, ...] = tuple(options.get("require", ()))
+        units = options.get("units")
+        self.units: str | None = sar_units(units).name if units is not None else None
         # The split files (or split folders) `list_chips` read the official splits from;
         # () when the source has none. Set by `list_chips`.
         self.split_files: tuple[str, ...] = ()
@@ -99,3 +116,37 @@ class SourceReader(abc.ABC):
     @abc.abstractmethod
     def read(self, ref: ChipRef) -> Chip:
         """Read one chip; DataError naming the file if it is unreadable or inconsistent."""
+
+    # -- helpers for list_chips -----------------------------------------------------------
+    def checked_listing(self, refs: list[ChipRef]) -> list[ChipRef]:
+        """`refs` as `list_chips` returns them: sorted by id, each chip holding the
+        modalities of the `require` option (DataError naming the first that lacks one)."""
+        refs = sorted(refs, key=lambda r: r.id)
+        require_modalities(refs, self.require, self.name)
+        return refs
+
+    def note_split_files(self, files: Iterable[Path], where: Path) -> None:
+        """Keep the split files read as `split_files`; warn when `where` has none."""
+        self.split_files = tuple(str(p) for p in files)
+        if not self.split_files:
+            log.warning("no split files in %s (expected %s)", where, self.split_layout)
+
+
+def require_modalities(refs: Sequence[ChipRef], required: Iterable[str], dataset: str) -> None:
+    """Raise DataError for the first chip lacking a modality that the caller needs.
+
+    Args:
+        refs: listed chips.
+        required: modality names, e.g. ("s1", "s2").
+        dataset: dataset name, for the message.
+    """
+    needed = tuple(required)
+    for ref in refs:
+        missing = [m for m in needed if m not in ref.files]
+        if missing:
+            have = ", ".join(sorted(ref.files)) or "nothing"
+            raise DataError(
+                f"{dataset} chip {ref.id} has no {', '.join(missing)} file (it has {have}); "
+                f"download the {', '.join(missing)} part of the dataset next to the others, "
+                f"or convert without the band(s) that need {', '.join(missing)}."
+            )

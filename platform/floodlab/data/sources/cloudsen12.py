@@ -14,12 +14,8 @@ from floodlab.bands import S2_BANDS
 from floodlab.data.cards import TOA_REFLECTANCE, DatasetCard, LabelCoding, Modality, Splits
 from floodlab.data.geotiff import nodata_mask, read_raster
 from floodlab.data.registry import DatasetEntry, register_dataset
-from floodlab.data.sources.base import Chip, ChipRef, SourceReader
-from floodlab.data.sources.common import (
-    check_all_aligned,
-    read_float,
-    require_modalities,
-)
+from floodlab.data.sources.base import Chip, ChipRef, SourceReader, require_modalities
+from floodlab.data.sources.common import check_all_aligned, read_reflectance
 from floodlab.data.sources.splitfiles import (
     check_splits_match,
     find_split_files,
@@ -59,7 +55,7 @@ class CloudSEN12Reader(SourceReader):
 
     Options:
         merge_clouds: see above.
-        require: modalities every chip must have, e.g. ("s2",).
+        require: see `SourceReader`.
     """
 
     name = "cloudsen12"
@@ -68,7 +64,6 @@ class CloudSEN12Reader(SourceReader):
 
     def __init__(self, root: str | Path, *, merge_clouds: bool = True, require: Sequence[str] = ()):
         super().__init__(root, merge_clouds=merge_clouds, require=require)
-        self.require: tuple[str, ...] = tuple(require)
         self.merge_clouds = bool(merge_clouds)
 
     @classmethod
@@ -93,9 +88,7 @@ class CloudSEN12Reader(SourceReader):
                         "%s is listed in %s and %s; kept %s", pid, out[pid], split, out[pid]
                     )
                 out.setdefault(pid, split)
-        self.split_files = tuple(str(p) for p in found.values())
-        if not found:
-            log.warning("no split files in %s (expected %s)", self.root, self.split_layout)
+        self.note_split_files(found.values(), self.root)
         return out
 
     def list_chips(self) -> list[ChipRef]:
@@ -141,7 +134,7 @@ class CloudSEN12Reader(SourceReader):
 
     def read(self, ref: ChipRef) -> Chip:
         """Read one patch; DataError naming the file(s) if unreadable or not co-registered."""
-        s2, s2_info = read_float(ref.files["s2"][0], S2_BANDS, extra_nodata=(0,))
+        s2, s2_info = read_reflectance(ref.files["s2"][0])
         raw, c_info = read_raster(ref.files["cloud"][0], bands=[1])
         raw = raw[0]  # (H, W)
         check_all_aligned([s2_info, c_info])
@@ -160,58 +153,47 @@ class CloudSEN12Reader(SourceReader):
         )
 
 
-DATASET = register_dataset(
-    DatasetEntry(
-        reader=CloudSEN12Reader,
-        synth_write=synth.write,
-        synth_count=synth.count,
-        card=DatasetCard(
-            title="CloudSEN12 (flat GeoTIFF layout)",
-            source="https://cloudsen12.github.io/",
-            licence=(
-                "CC0-1.0 (CloudSEN12+); CC-BY-NC-4.0 on earlier HuggingFace copies - check yours"
-            ),
-            citation=(
-                "Aybar, C., Ysuhuaylas, L., Loja, J., Gonzales, K., Herrera, F., Bautista, L., "
-                "Yali, R., Flores, A., Diaz, L., Cuenca, N., Espinoza, W., Prudencio, F., "
-                "Llactayo, V., Montero, D., Sudmanns, M., Tiede, D., Mateo-Garcia, G., "
-                "Gomez-Chova, L. (2022). CloudSEN12, a global dataset for semantic understanding "
-                "of cloud and cloud shadow in Sentinel-2. Scientific Data 9, 782."
-            ),
-            modalities={
-                "s2": Modality(
-                    files=(f"{S2_DIR}/<id>.tif",),
-                    dtype="uint16",
-                    units=f"L1C {TOA_REFLECTANCE}",
-                    nodata="0 -> NaN",
-                ),
-                "cloud": Modality(
-                    files=(f"{CLOUD_DIR}/<id>.tif",),
-                    dtype="uint8",
-                    coding={
-                        CLEAR: "clear",
-                        THICK: "thick cloud",
-                        THIN: "thin cloud",
-                        SHADOW: "cloud shadow",
-                    },
-                    note="kept as the `cloud` array; mask nodata and unknown codes become 255",
-                ),
-            },
-            label=LabelCoding(
-                source="cloud",
-                classes={-1: "no S2 data, mask nodata or unknown code", 0: "clear", 1: "cloud"},
-                note=(
-                    "merge_clouds=True (default): cloud = thick or thin, clear = clear or "
-                    "shadow; merge_clouds=False: cloud = thick only"
-                ),
-            ),
-            splits=Splits(
-                group="ROI (the id prefix before `__`)",
-                note=(
-                    "the three CSVs come together; an optional header is ignored; an id in "
-                    "several files keeps the first of train, val, test"
-                ),
-            ),
+CARD = DatasetCard(
+    title="CloudSEN12 (flat GeoTIFF layout)",
+    source="https://cloudsen12.github.io/",
+    licence="CC0-1.0 (CloudSEN12+); CC-BY-NC-4.0 on earlier HuggingFace copies - check yours",
+    citation=(
+        "Aybar, C., Ysuhuaylas, L., Loja, J., Gonzales, K., Herrera, F., Bautista, L., "
+        "Yali, R., Flores, A., Diaz, L., Cuenca, N., Espinoza, W., Prudencio, F., "
+        "Llactayo, V., Montero, D., Sudmanns, M., Tiede, D., Mateo-Garcia, G., "
+        "Gomez-Chova, L. (2022). CloudSEN12, a global dataset for semantic understanding "
+        "of cloud and cloud shadow in Sentinel-2. Scientific Data 9, 782."
+    ),
+    modalities={
+        "s2": Modality.reflectance(
+            [f"{S2_DIR}/<id>.tif"], dtype="uint16", units=f"L1C {TOA_REFLECTANCE}"
         ),
-    )
+        "cloud": Modality(
+            files=(f"{CLOUD_DIR}/<id>.tif",),
+            dtype="uint8",
+            coding={
+                CLEAR: "clear",
+                THICK: "thick cloud",
+                THIN: "thin cloud",
+                SHADOW: "cloud shadow",
+            },
+            note="kept as the `cloud` array; mask nodata and unknown codes become 255",
+        ),
+    },
+    label=LabelCoding(
+        source="cloud",
+        classes={-1: "no S2 data, mask nodata or unknown code", 0: "clear", 1: "cloud"},
+        note=(
+            "merge_clouds=True (default): cloud = thick or thin, clear = clear or "
+            "shadow; merge_clouds=False: cloud = thick only"
+        ),
+    ),
+    splits=Splits(
+        group="ROI (the id prefix before `__`)",
+        note=(
+            "the three CSVs come together; an optional header is ignored; an id in "
+            "several files keeps the first of train, val, test"
+        ),
+    ),
 )
+DATASET = register_dataset(DatasetEntry(CloudSEN12Reader, synth.write, synth.count, CARD))

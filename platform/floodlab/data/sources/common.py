@@ -1,12 +1,16 @@
-"""Helpers shared by the raw-layout readers: band ordering, label coding, required modalities."""
+"""Helpers shared by the raw-layout readers: band ordering, label coding, a chip's layers."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from floodlab.bands import S2_BANDS
 from floodlab.data.geotiff import (
     RasterInfo,
     check_aligned,
@@ -14,7 +18,7 @@ from floodlab.data.geotiff import (
     raster_info,
     read_raster,
 )
-from floodlab.data.sources.base import ChipRef
+from floodlab.data.sources.base import Chip, ChipRef
 from floodlab.data.units import sar_to_db
 from floodlab.errors import DataError
 
@@ -48,6 +52,14 @@ def read_float(
         path, as_float=True, extra_nodata=extra_nodata, bands=band_indexes(info, names)
     )
     return arr, info
+
+
+def read_reflectance(path: str | Path) -> tuple[np.ndarray, RasterInfo]:
+    """Read the 13 S2 bands (`S2_BANDS`) of a file as float32 reflectance, 0 -> NaN.
+
+    Reflectance 0 is nodata whether or not the file tags it (int16 or uint16 files).
+    """
+    return read_float(path, S2_BANDS, extra_nodata=(0,))
 
 
 def read_sar(
@@ -96,21 +108,54 @@ def check_all_aligned(infos: Sequence[RasterInfo]) -> None:
         check_aligned(infos[0], other)
 
 
-def require_modalities(refs: Sequence[ChipRef], required: Iterable[str], dataset: str) -> None:
-    """Raise DataError for the first chip lacking a modality that the caller needs.
+@dataclass
+class ChipLayers:
+    """The layers of one chip as a reader reads them, checked co-registered by `chip`.
 
-    Args:
-        refs: listed chips.
-        required: modality names, e.g. ("s1", "s2").
-        dataset: dataset name, for the message.
+    Attributes:
+        arrays: chip array name -> array, in the order added.
+        bands: chip array name -> band names, for the band layers.
+        infos: the file of every layer read, the first one georeferencing the chip.
     """
-    needed = tuple(required)
-    for ref in refs:
-        missing = [m for m in needed if m not in ref.files]
-        if missing:
-            have = ", ".join(sorted(ref.files)) or "nothing"
-            raise DataError(
-                f"{dataset} chip {ref.id} has no {', '.join(missing)} file (it has {have}); "
-                f"download the {', '.join(missing)} part of the dataset next to the others, "
-                f"or convert without the band(s) that need {', '.join(missing)}."
-            )
+
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    bands: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    infos: list[RasterInfo] = field(default_factory=list)
+
+    def add(
+        self, key: str, read: tuple[np.ndarray, RasterInfo], bands: tuple[str, ...] | None = None
+    ) -> None:
+        """Keep a layer read from one file (`bands` names its channels)."""
+        array, info = read
+        self.arrays[key] = array
+        if bands is not None:
+            self.bands[key] = bands
+        self.infos.append(info)
+
+    def add_stack(
+        self, key: str, reads: Sequence[tuple[np.ndarray, RasterInfo]], bands: tuple[str, ...]
+    ) -> None:
+        """Keep a layer stored one band per file: the (1, H, W) reads stacked to (C, H, W)."""
+        self.arrays[key] = np.stack([array[0] for array, _ in reads])
+        self.bands[key] = bands
+        self.infos += [info for _, info in reads]
+
+    def chip(self, ref: ChipRef, **meta: Any) -> Chip:
+        """The chip, georeferenced as its first layer; DataError naming two files that are
+        not co-registered."""
+        check_all_aligned(self.infos)
+        first = self.infos[0]
+        return Chip(
+            ref=ref,
+            arrays=self.arrays,
+            bands=self.bands,
+            crs=first.crs,
+            transform=first.transform,
+            meta=meta,
+        )
+
+
+def repeated_ids(refs: Sequence[ChipRef]) -> list[str]:
+    """The first three chip ids (sorted) that more than one chip has, for a message."""
+    counts = Counter(r.id for r in refs)
+    return sorted(i for i, n in counts.items() if n > 1)[:3]

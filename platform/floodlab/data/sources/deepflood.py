@@ -6,31 +6,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
-
 from floodlab.bands import AUX_BANDS, S1_BANDS, S2_BANDS
-from floodlab.data.cards import (
-    DB,
-    DEGREES,
-    INDEX,
-    METRES,
-    REFLECTANCE,
-    DatasetCard,
-    LabelCoding,
-    Modality,
-    Splits,
-)
+from floodlab.data.cards import DEGREES, INDEX, METRES, DatasetCard, LabelCoding, Modality, Splits
 from floodlab.data.registry import DatasetEntry, register_dataset
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.data.sources.common import (
-    check_all_aligned,
+    ChipLayers,
     read_float,
     read_label,
+    read_reflectance,
     read_sar,
-    require_modalities,
 )
 from floodlab.data.synth import deepflood as synth
-from floodlab.data.units import sar_units
 from floodlab.errors import DataError, DatasetNotFoundError
 
 # Layer file names inside a tile folder.
@@ -62,9 +49,7 @@ class DeepFloodReader(SourceReader):
     split and announces it. The group of a tile is its event.
 
     Options:
-        require: modalities every chip must have, e.g. ("s2",).
-        units: units of the S1 files if not dB ("linear", "amplitude"; see
-            `floodlab.data.units`); None expects dB and refuses values that are not.
+        require, units: see `SourceReader` (`units` of the S1 files).
     """
 
     name = "deepflood"
@@ -72,8 +57,6 @@ class DeepFloodReader(SourceReader):
 
     def __init__(self, root: str | Path, *, require: Sequence[str] = (), units: str | None = None):
         super().__init__(root, require=require, units=units)
-        self.require: tuple[str, ...] = tuple(require)
-        self.units = sar_units(units).name if units is not None else None
 
     @classmethod
     def looks_like(cls, root: Path) -> bool:
@@ -111,91 +94,62 @@ class DeepFloodReader(SourceReader):
                 f"no DeepFlood tiles under {self.root}: expected <event>/<tile>/{S1_FILES['VV']}. "
                 f"Point the source at the folder holding the event folders, or {SYNTH_HINT}."
             )
-        refs.sort(key=lambda r: r.id)
-        require_modalities(refs, self.require, self.name)
-        return refs
+        return self.checked_listing(refs)
 
     def read(self, ref: ChipRef) -> Chip:
         """Read one tile; DataError naming the files if unreadable or not co-registered."""
-        layers = []
-        infos = []
-        for path, band in zip(ref.files["s1"], S1_BANDS, strict=True):
-            arr, info = read_sar(path, (Path(path).stem,), self.units, (band,))  # one band each
-            layers.append(arr[0])
-            infos.append(info)
-        arrays: dict[str, np.ndarray] = {"s1": np.stack(layers)}  # (2, H, W) VV, VH
-        bands: dict[str, tuple[str, ...]] = {"s1": S1_BANDS}
-        if "s2" in ref.files:
-            arrays["s2"], info = read_float(ref.files["s2"][0], S2_BANDS, extra_nodata=(0,))
-            bands["s2"] = S2_BANDS
-            infos.append(info)
-        if "aux" in ref.files:
-            aux = []
-            for path, name in zip(ref.files["aux"], AUX_BANDS, strict=True):
-                arr, info = read_float(path, (name,))
-                aux.append(arr[0])
-                infos.append(info)
-            arrays["aux"], bands["aux"] = np.stack(aux), AUX_BANDS
-        arrays["label"], info = read_label(ref.files["label"][0])
-        infos.append(info)
-        check_all_aligned(infos)
-        return Chip(
-            ref=ref,
-            arrays=arrays,
-            bands=bands,
-            crs=infos[0].crs,
-            transform=infos[0].transform,
-            meta={"event": ref.group},
+        layers = ChipLayers()
+        # S1 and aux keep one band per file, stacked to (2, H, W): VV, VH and SLOPE, DTM.
+        s1 = zip(ref.files["s1"], S1_BANDS, strict=True)
+        layers.add_stack(
+            "s1", [read_sar(p, (Path(p).stem,), self.units, (b,)) for p, b in s1], S1_BANDS
         )
+        if "s2" in ref.files:
+            layers.add("s2", read_reflectance(ref.files["s2"][0]), S2_BANDS)
+        if "aux" in ref.files:
+            aux = zip(ref.files["aux"], AUX_BANDS, strict=True)
+            layers.add_stack("aux", [read_float(p, (b,)) for p, b in aux], AUX_BANDS)
+        layers.add("label", read_label(ref.files["label"][0]))
+        return layers.chip(ref, event=ref.group)
 
 
-DATASET = register_dataset(
-    DatasetEntry(
-        reader=DeepFloodReader,
-        synth_write=synth.write,
-        synth_count=synth.count,
-        card=DatasetCard(
-            title="DeepFlood multi-source flood tiles (floodlab layout)",
-            source="the DeepFlood release you obtain; files re-filed into the layout of README.md",
-            licence="that of the obtained release (not redistributed by floodlab)",
-            citation="cite the DeepFlood publication of the release you use",
-            modalities={
-                "s1": Modality(
-                    files=tuple(f"<event>/<tile>/{f}" for f in S1_FILES.values()),
-                    dtype="float32",
-                    units=DB,
-                    nodata="file tag (NaN or numeric, e.g. -9999) -> NaN",
-                    note="one file per polarisation",
-                ),
-                "s2": Modality(
-                    files=(f"<event>/<tile>/{S2_FILE}",),
-                    dtype="int16 or uint16",
-                    units=REFLECTANCE,
-                    nodata="0 -> NaN",
-                    note="optional; bands by description when present, else in this order",
-                ),
-                "aux": Modality(
-                    files=tuple(f"<event>/<tile>/{f}" for f in AUX_FILES.values()),
-                    dtype="float32",
-                    units=f"SLOPE: {DEGREES}, DTM: {METRES} above sea level",
-                    nodata="file tag -> NaN",
-                    note="optional, both or neither",
-                ),
-                "ndwi": Modality(
-                    files=(f"<event>/<tile>/{NDWI_FILE}",),
-                    dtype="float32",
-                    units=INDEX,
-                    bands=("NDWI",),
-                    note="not read: NDWI is recomputed from S2 as (B3 - B8) / (B3 + B8)",
-                ),
-                "label": Modality(
-                    files=(f"<event>/<tile>/{FLOOD_FILE}",),
-                    dtype="uint8 or int16",
-                    coding={1: "flood", 0: "dry", "nodata or other": "invalid (-1)"},
-                ),
-            },
-            label=LabelCoding(source=FLOOD_FILE, classes={-1: "invalid", 0: "dry", 1: "flood"}),
-            splits=Splits(group="event folder"),
+CARD = DatasetCard(
+    title="DeepFlood multi-source flood tiles (floodlab layout)",
+    source="the DeepFlood release you obtain; files re-filed into the layout of README.md",
+    licence="that of the obtained release (not redistributed by floodlab)",
+    citation="cite the DeepFlood publication of the release you use",
+    modalities={
+        "s1": Modality.sar_db(
+            [f"<event>/<tile>/{f}" for f in S1_FILES.values()],
+            nodata="file tag (NaN or numeric, e.g. -9999) -> NaN",
+            note="one file per polarisation",
         ),
-    )
+        "s2": Modality.reflectance(
+            [f"<event>/<tile>/{S2_FILE}"],
+            dtype="int16 or uint16",
+            note="optional; bands by description when present, else in this order",
+        ),
+        "aux": Modality(
+            files=tuple(f"<event>/<tile>/{f}" for f in AUX_FILES.values()),
+            dtype="float32",
+            units=f"SLOPE: {DEGREES}, DTM: {METRES} above sea level",
+            nodata="file tag -> NaN",
+            note="optional, both or neither",
+        ),
+        "ndwi": Modality(
+            files=(f"<event>/<tile>/{NDWI_FILE}",),
+            dtype="float32",
+            units=INDEX,
+            bands=("NDWI",),
+            note="not read: NDWI is recomputed from S2 as (B3 - B8) / (B3 + B8)",
+        ),
+        "label": Modality(
+            files=(f"<event>/<tile>/{FLOOD_FILE}",),
+            dtype="uint8 or int16",
+            coding={1: "flood", 0: "dry", "nodata or other": "invalid (-1)"},
+        ),
+    },
+    label=LabelCoding(source=FLOOD_FILE, classes={-1: "invalid", 0: "dry", 1: "flood"}),
+    splits=Splits(group="event folder"),
 )
+DATASET = register_dataset(DatasetEntry(DeepFloodReader, synth.write, synth.count, CARD))

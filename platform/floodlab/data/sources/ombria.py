@@ -14,6 +14,7 @@ from floodlab.data.cards import INDEX, REFLECTANCE, DatasetCard, LabelCoding, Mo
 from floodlab.data.geotiff import IDENTITY, read_raster
 from floodlab.data.registry import DatasetEntry, register_dataset
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
+from floodlab.data.sources.common import repeated_ids
 from floodlab.data.synth import ombria as synth
 from floodlab.data.units import SCALED_0_255, check_sar
 from floodlab.errors import DataError, DatasetNotFoundError
@@ -70,7 +71,7 @@ class OmbriaReader(SourceReader):
     Options:
         val_fraction: share of the train patches that become the val split.
         val_seed: seed of that draw.
-        require: modalities every chip must have, e.g. ("s2",).
+        require: see `SourceReader`.
     """
 
     name = "ombria"
@@ -90,7 +91,6 @@ class OmbriaReader(SourceReader):
         if not 0.0 <= float(val_fraction) < 1.0:
             raise ValueError(f"`0 <= val_fraction < 1` must hold, but got {val_fraction}")
         self.val_fraction, self.val_seed = float(val_fraction), int(val_seed)
-        self.require = tuple(require)
 
     @classmethod
     def looks_like(cls, root: Path) -> bool:
@@ -115,9 +115,8 @@ class OmbriaReader(SourceReader):
         refs: list[ChipRef] = []
         for split in present:
             refs += self._list_split(split)
-        ids = [r.id for r in refs]
-        if len(set(ids)) != len(ids):
-            dup = sorted({i for i in ids if ids.count(i) > 1})[:3]
+        dup = repeated_ids(refs)
+        if dup:
             raise DataError(
                 f"OMBRIA patch id(s) {dup} are in both train/ and test/ under {s1}; a patch "
                 "must belong to one split."
@@ -206,62 +205,56 @@ class OmbriaReader(SourceReader):
         return Chip(ref=ref, arrays=arrays, bands=bands, crs="", transform=IDENTITY, meta={})
 
 
-DATASET = register_dataset(
-    DatasetEntry(
-        reader=OmbriaReader,
-        synth_write=synth.write,
-        synth_count=synth.count,
-        card=DatasetCard(
-            title="OMBRIA: bi-temporal Sentinel-1/-2 flood patches from Copernicus EMS",
-            source="geodrak/OMBRIA (Drakonakis et al., IEEE JSTARS 2022), 694 patches of "
-            "256 x 256 px from EMS rapid-mapping events 2017-2020",
-            licence="none stated for the data; research use",
-            citation="G. I. Drakonakis et al., 'OmbriaNet - supervised flood mapping via "
-            "convolutional neural networks using multitemporal Sentinel-1 and Sentinel-2 data "
-            "fusion', IEEE JSTARS 15, 2022",
-            facts={
-                "georeferencing": "none: plain PNG (crs '', identity transform)",
-                "normalisation": "per patch (data.normalize: per_patch): every S1 image was "
-                "stretched from its own min..max to 0..255",
-                "published": "per-image flood IoU on the 70 test patches: Otsu on S2 MNDWI "
-                "0.333, U-Net S1 0.573, U-Net S2 0.542, OmbriaNet S1 0.518, SVM S1+S2 0.625, "
-                "OmbriaNet S1+S2 0.724; Otsu on S1 AFTER 0.489",
-            },
-            modalities={
-                "s1": Modality(
-                    files=(
-                        "OmbriaS1/{train,test}/AFTER/S1_after_<id>.png",
-                        "OmbriaS1/{train,test}/BEFORE/S1_before_<id>.png",
-                    ),
-                    dtype="uint8 (grey PNG)",
-                    units=SCALED_0_255.stored,
-                    nodata="none",
-                    note="Sentinel-1 VV only; VV = post-event (AFTER), VV_pre = pre-event "
-                    "(BEFORE), co-registered",
-                ),
-                "s2": Modality(
-                    files=("OmbriaS2/{train,test}/AFTER/S2_after_<id>.png",),
-                    dtype="uint8 (RGB PNG: B11, B8, B3)",
-                    units=f"reflectance x 255 on disk -> {REFLECTANCE}",
-                    nodata="0 in all three bands -> NaN; a single 0 -> 1",
-                    note=f"post-event; derived NDWI and MNDWI ({INDEX})",
-                ),
-                "label": Modality(
-                    files=("OmbriaS1/{train,test}/MASK/S1_mask_<id>.png",),
-                    dtype="uint8",
-                    coding={255: "flood", 0: "dry", "other": "invalid (-1)"},
-                ),
-            },
-            label=LabelCoding(
-                source="OmbriaS1 MASK (the S2 masks are identical)",
-                classes={-1: "invalid", 0: "dry (permanent water included)", 1: "flood"},
+CARD = DatasetCard(
+    title="OMBRIA: bi-temporal Sentinel-1/-2 flood patches from Copernicus EMS",
+    source="geodrak/OMBRIA (Drakonakis et al., IEEE JSTARS 2022), 694 patches of "
+    "256 x 256 px from EMS rapid-mapping events 2017-2020",
+    licence="none stated for the data; research use",
+    citation="G. I. Drakonakis et al., 'OmbriaNet - supervised flood mapping via "
+    "convolutional neural networks using multitemporal Sentinel-1 and Sentinel-2 data "
+    "fusion', IEEE JSTARS 15, 2022",
+    facts={
+        "georeferencing": "none: plain PNG (crs '', identity transform)",
+        "normalisation": "per patch (data.normalize: per_patch): every S1 image was "
+        "stretched from its own min..max to 0..255",
+        "published": "per-image flood IoU on the 70 test patches: Otsu on S2 MNDWI "
+        "0.333, U-Net S1 0.573, U-Net S2 0.542, OmbriaNet S1 0.518, SVM S1+S2 0.625, "
+        "OmbriaNet S1+S2 0.724; Otsu on S1 AFTER 0.489",
+    },
+    modalities={
+        "s1": Modality(
+            files=(
+                "OmbriaS1/{train,test}/AFTER/S1_after_<id>.png",
+                "OmbriaS1/{train,test}/BEFORE/S1_before_<id>.png",
             ),
-            splits=Splits(
-                group="the patch itself",
-                names={"train": "train", "test": "test"},
-                note="val: val_fraction (0.1) of train drawn with val_seed; the official test "
-                "split is a random patch split of the same events, so neighbours leak",
-            ),
+            dtype="uint8 (grey PNG)",
+            units=SCALED_0_255.stored,
+            nodata="none",
+            note="Sentinel-1 VV only; VV = post-event (AFTER), VV_pre = pre-event "
+            "(BEFORE), co-registered",
         ),
-    )
+        "s2": Modality(
+            files=("OmbriaS2/{train,test}/AFTER/S2_after_<id>.png",),
+            dtype="uint8 (RGB PNG: B11, B8, B3)",
+            units=f"reflectance x 255 on disk -> {REFLECTANCE}",
+            nodata="0 in all three bands -> NaN; a single 0 -> 1",
+            note=f"post-event; derived NDWI and MNDWI ({INDEX})",
+        ),
+        "label": Modality(
+            files=("OmbriaS1/{train,test}/MASK/S1_mask_<id>.png",),
+            dtype="uint8",
+            coding={255: "flood", 0: "dry", "other": "invalid (-1)"},
+        ),
+    },
+    label=LabelCoding(
+        source="OmbriaS1 MASK (the S2 masks are identical)",
+        classes={-1: "invalid", 0: "dry (permanent water included)", 1: "flood"},
+    ),
+    splits=Splits(
+        group="the patch itself",
+        names={"train": "train", "test": "test"},
+        note="val: val_fraction (0.1) of train drawn with val_seed; the official test "
+        "split is a random patch split of the same events, so neighbours leak",
+    ),
 )
+DATASET = register_dataset(DatasetEntry(OmbriaReader, synth.write, synth.count, CARD))

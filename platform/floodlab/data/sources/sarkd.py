@@ -10,13 +10,13 @@ from typing import ClassVar
 import numpy as np
 
 from floodlab.bands import S1_BANDS, SARKD_BANDS
-from floodlab.data.cards import DB, INDEX, REFLECTANCE, DatasetCard, LabelCoding, Modality, Splits
+from floodlab.data.cards import INDEX, DatasetCard, LabelCoding, Modality, Splits
 from floodlab.data.geotiff import IDENTITY
 from floodlab.data.registry import DatasetEntry, register_dataset
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
-from floodlab.data.sources.common import require_modalities
+from floodlab.data.sources.common import repeated_ids
 from floodlab.data.synth import sarkd as synth
-from floodlab.data.units import sar_to_db, sar_units
+from floodlab.data.units import sar_to_db
 from floodlab.errors import DataError, DatasetNotFoundError
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,7 @@ class SarKDReader(SourceReader):
 
     Options:
         nodata: a numeric nodata value of the band files (default: only NaN).
-        require: modalities every chip must have, e.g. ("s2",).
-        units: units of the VV/VH files if not dB ("linear", "amplitude"; see
-            `floodlab.data.units`); None expects dB and refuses values that are not.
+        require, units: see `SourceReader` (`units` of the VV/VH files).
     """
 
     name = "sarkd"
@@ -63,9 +61,7 @@ class SarKDReader(SourceReader):
         units: str | None = None,
     ):
         super().__init__(root, nodata=nodata, require=require, units=units)
-        self.require: tuple[str, ...] = tuple(require)
         self.nodata: float | None = None if nodata is None else float(nodata)
-        self.units = sar_units(units).name if units is not None else None
 
     @classmethod
     def looks_like(cls, root: Path) -> bool:
@@ -114,16 +110,13 @@ class SarKDReader(SourceReader):
             raise DatasetNotFoundError(
                 f"no SAR-KD patches (<id>_VV.npy) under {self.root}; {SYNTH_HINT}."
             )
-        ids = [r.id for r in refs]
-        if len(set(ids)) != len(ids):
-            dup = sorted({i for i in ids if ids.count(i) > 1})[:3]
+        dup = repeated_ids(refs)
+        if dup:
             raise DataError(
                 f"SAR-KD patch id(s) {dup} appear in both train/ and val/ under {self.root}; "
                 "a patch must belong to one split — remove the duplicates."
             )
-        refs.sort(key=lambda r: r.id)
-        require_modalities(refs, self.require, self.name)
-        return refs
+        return self.checked_listing(refs)
 
     def _load(self, path: str) -> np.ndarray:
         try:
@@ -189,49 +182,38 @@ def _band_files(bands: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(f"{{train,val}}/img/<id>_{band}.npy" for band in bands)
 
 
-DATASET = register_dataset(
-    DatasetEntry(
-        reader=SarKDReader,
-        synth_write=synth.write,
-        synth_count=synth.count,
-        card=DatasetCard(
-            title="SAR-KD numpy flood patches",
-            source="numpy export of Sentinel-1/-2 flood patches (SAR-KD study format)",
-            licence="that of the Sentinel-1/-2 chips the patches were cut from",
-            citation="cite the SAR-KD publication and the source flood dataset of your patches",
-            facts={
-                "georeferencing": "none (crs '', identity transform)",
-                "normalisation": "clip to [-22.225, 0], scale to [0, 1] (in the dataset)",
-            },
-            modalities={
-                "s1": Modality(
-                    files=_band_files(S1_BANDS),
-                    dtype="float32",
-                    units=DB,
-                    nodata="NaN, plus the reader option `nodata` when given",
-                    note="required per patch",
-                ),
-                "s2": Modality(
-                    files=_band_files(OPTICAL),
-                    dtype="float32",
-                    units=REFLECTANCE,
-                    nodata="NaN",
-                    note="as stored (x 10000 in synthetic data); bands absent from a patch are omitted",
-                ),
-                "aux": Modality(
-                    files=_band_files(INDICES), dtype="float32", units=INDEX, nodata="NaN"
-                ),
-                "label": Modality(
-                    files=("{train,val}/lab/<id>.npy",),
-                    coding={1: "water", 0: "dry", "other": "invalid (-1)"},
-                ),
-            },
-            label=LabelCoding(source="lab/<id>.npy", classes={-1: "invalid", 0: "dry", 1: "water"}),
-            splits=Splits(
-                group="the patch id up to its last `_`",
-                names={"train": "train", "val": "val"},
-                note="the folder is the split; there is no test folder",
-            ),
+CARD = DatasetCard(
+    title="SAR-KD numpy flood patches",
+    source="numpy export of Sentinel-1/-2 flood patches (SAR-KD study format)",
+    licence="that of the Sentinel-1/-2 chips the patches were cut from",
+    citation="cite the SAR-KD publication and the source flood dataset of your patches",
+    facts={
+        "georeferencing": "none (crs '', identity transform)",
+        "normalisation": "clip to [-22.225, 0], scale to [0, 1] (in the dataset)",
+    },
+    modalities={
+        "s1": Modality.sar_db(
+            _band_files(S1_BANDS),
+            nodata="NaN, plus the reader option `nodata` when given",
+            note="required per patch",
         ),
-    )
+        "s2": Modality.reflectance(
+            _band_files(OPTICAL),
+            dtype="float32",
+            nodata="NaN",
+            note="as stored (x 10000 in synthetic data); bands absent from a patch are omitted",
+        ),
+        "aux": Modality(files=_band_files(INDICES), dtype="float32", units=INDEX, nodata="NaN"),
+        "label": Modality(
+            files=("{train,val}/lab/<id>.npy",),
+            coding={1: "water", 0: "dry", "other": "invalid (-1)"},
+        ),
+    },
+    label=LabelCoding(source="lab/<id>.npy", classes={-1: "invalid", 0: "dry", 1: "water"}),
+    splits=Splits(
+        group="the patch id up to its last `_`",
+        names={"train": "train", "val": "val"},
+        note="the folder is the split; there is no test folder",
+    ),
 )
+DATASET = register_dataset(DatasetEntry(SarKDReader, synth.write, synth.count, CARD))

@@ -11,31 +11,17 @@ from typing import ClassVar
 import numpy as np
 
 from floodlab.bands import S1_BANDS, S2_BANDS
-from floodlab.data.cards import (
-    CLASS_CODES,
-    DB,
-    REFLECTANCE,
-    DatasetCard,
-    LabelCoding,
-    Modality,
-    Splits,
-)
+from floodlab.data.cards import CLASS_CODES, DatasetCard, LabelCoding, Modality, Splits
 from floodlab.data.geotiff import read_raster
 from floodlab.data.registry import DatasetEntry, register_dataset
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
-from floodlab.data.sources.common import (
-    check_all_aligned,
-    read_float,
-    read_sar,
-    require_modalities,
-)
+from floodlab.data.sources.common import ChipLayers, read_reflectance, read_sar
 from floodlab.data.sources.splitfiles import (
     check_splits_match,
     find_split_files,
     require_listed,
 )
 from floodlab.data.synth import sen12ms as synth
-from floodlab.data.units import sar_units
 from floodlab.errors import DataError, DatasetNotFoundError
 
 log = logging.getLogger(__name__)
@@ -79,9 +65,7 @@ class Sen12MSReader(SourceReader):
     Options:
         seasons: keep only these seasons, e.g. ("winter",); None keeps all.
         season: the same as `seasons`.
-        require: modalities every chip must have, e.g. ("s1", "s2").
-        units: units of the s1 files if not dB ("linear", "amplitude"; see
-            `floodlab.data.units`); None expects dB and refuses values that are not.
+        require, units: see `SourceReader` (`units` of the s1 files).
     """
 
     name = "sen12ms"
@@ -104,8 +88,6 @@ class Sen12MSReader(SourceReader):
         self.seasons: tuple[str, ...] | None = tuple(seasons) if seasons else None
         if self.seasons and not set(self.seasons) <= set(SEASONS):
             raise ValueError(f"seasons must be among {SEASONS}, got {self.seasons}")
-        self.require: tuple[str, ...] = tuple(require)
-        self.units = sar_units(units).name if units is not None else None
 
     @classmethod
     def looks_like(cls, root: Path) -> bool:
@@ -148,9 +130,7 @@ class Sen12MSReader(SourceReader):
                     ids.append(_chip_id(m["roi"], m["season"], m["scene"], m["patch"]))
             for cid in require_listed(path, ids, "`ROIs1158_spring_s2_1_p30.tif`"):
                 out.setdefault(cid, split)
-        self.split_files = tuple(str(p) for p in found.values())
-        if not found:
-            log.warning("no split lists in %s (expected %s)", self.root, self.split_layout)
+        self.note_split_files(found.values(), self.root)
         return out
 
     def list_chips(self) -> list[ChipRef]:
@@ -187,23 +167,15 @@ class Sen12MSReader(SourceReader):
             "replace them with the lists of this copy, or remove them all to get an "
             "announced random grouped split",
         )
-        refs.sort(key=lambda r: r.id)
-        require_modalities(refs, self.require, self.name)
-        return refs
+        return self.checked_listing(refs)
 
     def read(self, ref: ChipRef) -> Chip:
         """Read one patch; DataError naming the file(s) if unreadable or not co-registered."""
-        arrays: dict[str, np.ndarray] = {}
-        bands: dict[str, tuple[str, ...]] = {}
-        infos = []
+        layers = ChipLayers()
         if "s1" in ref.files:
-            arrays["s1"], info = read_sar(ref.files["s1"][0], S1_BANDS, self.units)
-            bands["s1"] = S1_BANDS
-            infos.append(info)
+            layers.add("s1", read_sar(ref.files["s1"][0], S1_BANDS, self.units), S1_BANDS)
         if "s2" in ref.files:
-            arrays["s2"], info = read_float(ref.files["s2"][0], S2_BANDS, extra_nodata=(0,))
-            bands["s2"] = S2_BANDS
-            infos.append(info)
+            layers.add("s2", read_reflectance(ref.files["s2"][0]), S2_BANDS)
         if "lc" in ref.files:
             lc, info = read_raster(ref.files["lc"][0])
             if lc.shape[0] != len(LC_BANDS) or lc.dtype.kind not in "ui":
@@ -211,18 +183,9 @@ class Sen12MSReader(SourceReader):
                     f"{info.path}: land cover must be {len(LC_BANDS)} integer bands "
                     f"({', '.join(LC_BANDS)}), got {lc.shape[0]} band(s) of {lc.dtype}."
                 )
-            arrays["lc"], bands["lc"] = lc, LC_BANDS
-            arrays["label"] = igbp_water_label(lc[0])
-            infos.append(info)
-        check_all_aligned(infos)
-        return Chip(
-            ref=ref,
-            arrays=arrays,
-            bands=bands,
-            crs=infos[0].crs,
-            transform=infos[0].transform,
-            meta={"season": ref.group.split("_")[0]},
-        )
+            layers.add("lc", (lc, info), LC_BANDS)
+            layers.arrays["label"] = igbp_water_label(lc[0])
+        return layers.chip(ref, season=ref.group.split("_")[0])
 
 
 def igbp_water_label(igbp: np.ndarray) -> np.ndarray:
@@ -240,69 +203,57 @@ def _chip_id(roi: str, season: str, scene: str, patch: str) -> str:
 # Patch files in either convention: ROIs<year>_<season>/<layer>_<scene>/... or
 # ROIs<year>_<season>_<layer>/<layer>_<scene>/...
 _PATCH = "ROIs<year>_<season>[_{0}]/{0}_<scene>/ROIs<year>_<season>_{0}_<scene>_p<n>.tif"
-DATASET = register_dataset(
-    DatasetEntry(
-        reader=Sen12MSReader,
-        synth_write=synth.write,
-        synth_count=synth.count,
-        card=DatasetCard(
-            title="SEN12MS",
-            source="https://mediatum.ub.tum.de/1474000",
-            licence="CC-BY-4.0",
-            citation=(
-                "Schmitt, M., Hughes, L. H., Qiu, C., Zhu, X. X. (2019). SEN12MS - a curated "
-                "dataset of georeferenced multi-spectral Sentinel-1/2 imagery for deep learning "
-                "and data fusion. ISPRS Annals of the Photogrammetry, Remote Sensing and Spatial "
-                "Information Sciences, IV-2/W7, 153-160."
-            ),
-            facts={
-                "chips": {
-                    "patches": 180662,
-                    "size_px": 256,
-                    "pixel_m": 10,
-                    "crs": "UTM (EPSG:326xx/327xx)",
-                },
-                "seasons": {
-                    "ROIs1158": "spring",
-                    "ROIs1868": "summer",
-                    "ROIs1970": "fall",
-                    "ROIs2017": "winter",
-                },
-            },
-            modalities={
-                "s1": Modality(
-                    files=(_PATCH.format("s1"),),
-                    dtype="float32",
-                    units=DB,
-                    nodata="none",
-                    note="pixel-interleaved, no band descriptions",
-                ),
-                "s2": Modality(
-                    files=(_PATCH.format("s2"),),
-                    dtype="uint16",
-                    units=REFLECTANCE,
-                    nodata="0 -> NaN",
-                    note="a separate download: a patch may lack it (require=('s2',) refuses that)",
-                ),
-                "lc": Modality(
-                    files=(_PATCH.format("lc"),),
-                    dtype="uint8 or uint16",
-                    units=f"MODIS MCD12Q1 {CLASS_CODES}",
-                    note="a separate download: a patch may lack it",
-                ),
-            },
-            label=LabelCoding(
-                source="lc band 1 (IGBP)",
-                classes={-1: "IGBP code outside 1..17", 0: "IGBP 1..16", 1: "IGBP 17 water bodies"},
-            ),
-            splits=Splits(
-                group="<season>_<scene>",
-                note=(
-                    "the release has no split lists; lists that are present (torchgeo "
-                    "convention) must include train and test (val is optional); reader option "
-                    "seasons=('winter',) keeps some seasons"
-                ),
-            ),
+CARD = DatasetCard(
+    title="SEN12MS",
+    source="https://mediatum.ub.tum.de/1474000",
+    licence="CC-BY-4.0",
+    citation=(
+        "Schmitt, M., Hughes, L. H., Qiu, C., Zhu, X. X. (2019). SEN12MS - a curated "
+        "dataset of georeferenced multi-spectral Sentinel-1/2 imagery for deep learning "
+        "and data fusion. ISPRS Annals of the Photogrammetry, Remote Sensing and Spatial "
+        "Information Sciences, IV-2/W7, 153-160."
+    ),
+    facts={
+        "chips": {
+            "patches": 180662,
+            "size_px": 256,
+            "pixel_m": 10,
+            "crs": "UTM (EPSG:326xx/327xx)",
+        },
+        "seasons": {
+            "ROIs1158": "spring",
+            "ROIs1868": "summer",
+            "ROIs1970": "fall",
+            "ROIs2017": "winter",
+        },
+    },
+    modalities={
+        "s1": Modality.sar_db(
+            [_PATCH.format("s1")], nodata="none", note="pixel-interleaved, no band descriptions"
         ),
-    )
+        "s2": Modality.reflectance(
+            [_PATCH.format("s2")],
+            dtype="uint16",
+            note="a separate download: a patch may lack it (require=('s2',) refuses that)",
+        ),
+        "lc": Modality(
+            files=(_PATCH.format("lc"),),
+            dtype="uint8 or uint16",
+            units=f"MODIS MCD12Q1 {CLASS_CODES}",
+            note="a separate download: a patch may lack it",
+        ),
+    },
+    label=LabelCoding(
+        source="lc band 1 (IGBP)",
+        classes={-1: "IGBP code outside 1..17", 0: "IGBP 1..16", 1: "IGBP 17 water bodies"},
+    ),
+    splits=Splits(
+        group="<season>_<scene>",
+        note=(
+            "the release has no split lists; lists that are present (torchgeo "
+            "convention) must include train and test (val is optional); reader option "
+            "seasons=('winter',) keeps some seasons"
+        ),
+    ),
 )
+DATASET = register_dataset(DatasetEntry(Sen12MSReader, synth.write, synth.count, CARD))

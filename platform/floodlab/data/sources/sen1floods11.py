@@ -4,30 +4,21 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
-
 from floodlab.bands import S1_BANDS, S2_BANDS
-from floodlab.data.cards import DB, TOA_REFLECTANCE, DatasetCard, LabelCoding, Modality, Splits
+from floodlab.data.cards import TOA_REFLECTANCE, DatasetCard, LabelCoding, Modality, Splits
 from floodlab.data.registry import DatasetEntry, register_dataset
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
-from floodlab.data.sources.common import (
-    check_all_aligned,
-    read_float,
-    read_label,
-    read_sar,
-    require_modalities,
-)
+from floodlab.data.sources.common import ChipLayers, read_label, read_reflectance, read_sar
 from floodlab.data.sources.splitfiles import (
     check_splits_match,
     find_split_files,
     require_listed,
 )
 from floodlab.data.synth import sen1floods11 as synth
-from floodlab.data.units import sar_units
 from floodlab.errors import DataError, DatasetNotFoundError
 
 log = logging.getLogger(__name__)
@@ -159,9 +150,7 @@ class Sen1Floods11Reader(SourceReader):
     Options:
         labels: ("hand",), ("weak",) or ("hand", "weak").
         splits_dir: folder holding the split files, default `<v1.1>/splits/flood_handlabeled`.
-        require: modalities every chip must have (e.g. ("s2",)), DataError otherwise.
-        units: units of the S1 files if not dB ("linear", "amplitude"; see
-            `floodlab.data.units`); None expects dB and refuses values that are not.
+        require, units: see `SourceReader` (`units` of the S1 files).
     """
 
     name = "sen1floods11"
@@ -183,8 +172,6 @@ class Sen1Floods11Reader(SourceReader):
         if bad or not self.labels:
             raise ValueError(f"labels must be a subset of ('hand', 'weak'), got {self.labels}")
         self.splits_dir = splits_dir
-        self.require: tuple[str, ...] = tuple(require)
-        self.units = sar_units(units).name if units is not None else None
 
     @classmethod
     def looks_like(cls, root: Path) -> bool:
@@ -211,6 +198,23 @@ class Sen1Floods11Reader(SourceReader):
                 f"gs://sen1floods11/v1.1/{EVENTS}/{'/'.join(parts)}, or {SYNTH_HINT}."
             )
         return path
+
+    def _labelled(
+        self, source: str, s1_layer: str, label_layer: str, fix: str
+    ) -> Iterator[tuple[str, Path, Path]]:
+        """(chip id, S1 file, label file) of each chip in one label source's folders.
+
+        Raises:
+            DataError: an S1 chip without its label file, saying how to `fix` it.
+        """
+        s1_dir = self._folder(source, s1_layer)
+        label_dir = self._folder(source, label_layer)
+        for s1 in sorted(s1_dir.glob(f"*_{s1_layer}.tif")):
+            chip = chip_id_of(s1)
+            label = label_dir / f"{chip}_{label_layer}.tif"
+            if not label.is_file():
+                raise DataError(f"{label} is missing for {s1}; {fix}")
+            yield chip, s1, label
 
     def _weak_root(self) -> str:
         for name in WEAK_DIRS:
@@ -240,17 +244,12 @@ class Sen1Floods11Reader(SourceReader):
         refs: list[ChipRef] = []
         hand_ids: set[str] = set()
         if "hand" in self.labels:
-            s1_dir = self._folder("HandLabeled", "S1Hand")
-            label_dir = self._folder("HandLabeled", "LabelHand")
             s2_dir = base / EVENTS / "HandLabeled" / "S2Hand"
-            for s1 in sorted(s1_dir.glob("*_S1Hand.tif")):
-                chip = chip_id_of(s1)
-                label = label_dir / f"{chip}_LabelHand.tif"
-                if not label.is_file():
-                    raise DataError(
-                        f"{label} is missing for {s1}; every hand-labelled chip needs its "
-                        "LabelHand file — complete the download or delete the S1 chip."
-                    )
+            fix = (
+                "every hand-labelled chip needs its LabelHand file — complete the download or "
+                "delete the S1 chip."
+            )
+            for chip, s1, label in self._labelled("HandLabeled", "S1Hand", "LabelHand", fix):
                 files: dict[str, tuple[str, ...]] = {"s1": (str(s1),), "label": (str(label),)}
                 s2 = s2_dir / f"{chip}_S2Hand.tif"
                 if s2.is_file():
@@ -262,16 +261,8 @@ class Sen1Floods11Reader(SourceReader):
                 hand_ids.add(chip)
         if "weak" in self.labels:
             weak = self._weak_root()
-            s1_dir = self._folder(weak, "S1Weak")
-            label_dir = self._folder(weak, "S1OtsuLabelWeak")
-            for s1 in sorted(s1_dir.glob("*_S1Weak.tif")):
-                chip = chip_id_of(s1)
-                label = label_dir / f"{chip}_S1OtsuLabelWeak.tif"
-                if not label.is_file():
-                    raise DataError(
-                        f"{label} is missing for {s1}; complete the WeaklyLabeled download "
-                        "or delete the S1Weak chip."
-                    )
+            fix = "complete the WeaklyLabeled download or delete the S1Weak chip."
+            for chip, s1, label in self._labelled(weak, "S1Weak", "S1OtsuLabelWeak", fix):
                 # Ids stay unique when a chip exists in both label sources.
                 cid = f"{chip}_weak" if chip in hand_ids else chip
                 weak_files: dict[str, tuple[str, ...]] = {
@@ -286,109 +277,81 @@ class Sen1Floods11Reader(SourceReader):
             "Sen1Floods11",
             "point --option splits_dir at the split files of this copy",
         )
-        refs.sort(key=lambda r: r.id)
-        require_modalities(refs, self.require, self.name)
-        return refs
+        return self.checked_listing(refs)
 
     def read(self, ref: ChipRef) -> Chip:
         """Read one chip; DataError naming the file(s) if unreadable or not co-registered."""
-        s1, s1_info = read_sar(ref.files["s1"][0], S1_BANDS, self.units)
-        arrays: dict[str, np.ndarray] = {"s1": s1}
-        bands: dict[str, tuple[str, ...]] = {"s1": S1_BANDS}
-        infos = [s1_info]
+        layers = ChipLayers()
+        layers.add("s1", read_sar(ref.files["s1"][0], S1_BANDS, self.units), S1_BANDS)
         if "s2" in ref.files:
-            # Reflectance 0 is nodata whether or not the file tags it (int16 or uint16).
-            s2, s2_info = read_float(ref.files["s2"][0], S2_BANDS, extra_nodata=(0,))
-            arrays["s2"], bands["s2"] = s2, S2_BANDS
-            infos.append(s2_info)
+            layers.add("s2", read_reflectance(ref.files["s2"][0]), S2_BANDS)
         for key in ("label", "label_weak"):
             if key in ref.files:
-                lab, lab_info = read_label(ref.files[key][0])
-                arrays[key] = lab
-                infos.append(lab_info)
-        check_all_aligned(infos)
+                layers.add(key, read_label(ref.files[key][0]))
         source = "weak" if "label_weak" in ref.files else "hand"
-        return Chip(
-            ref=ref,
-            arrays=arrays,
-            bands=bands,
-            crs=s1_info.crs,
-            transform=s1_info.transform,
-            meta={"label_source": source, "event": ref.group},
-        )
+        return layers.chip(ref, label_source=source, event=ref.group)
 
 
 _HAND, _WEAK = f"{EVENTS}/HandLabeled", f"{EVENTS}/{WEAK_DIRS[0]}"
-DATASET = register_dataset(
-    DatasetEntry(
-        reader=Sen1Floods11Reader,
-        synth_write=synth.write,
-        synth_count=synth.count,
-        # Both label sources, so hand-only and mixed hand+weak specs share one store.
-        synth_reader_options={"labels": ("hand", "weak")},
-        card=DatasetCard(
-            title="Sen1Floods11 v1.1",
-            source="https://github.com/cloudtostreet/Sen1Floods11",
-            licence="CC-BY-4.0",
-            citation=(
-                "Bonafilia, D., Tellman, B., Anderson, T., Issenberg, E. (2020). Sen1Floods11: "
-                "a georeferenced dataset to train and test deep learning flood algorithms for "
-                "Sentinel-1. Proceedings of the IEEE/CVF Conference on Computer Vision and "
-                "Pattern Recognition Workshops (CVPRW), 210-211."
-            ),
-            facts={
-                "download": "gs://sen1floods11/v1.1",
-                "chips": {
-                    "hand_labeled": 446,
-                    "weak_labeled": 4385,
-                    "size_px": 512,
-                    "pixel_m": 10,
-                    "crs": "EPSG:4326",
-                },
-            },
-            modalities={
-                "s1": Modality(
-                    files=(
-                        f"{_HAND}/S1Hand/<chip>_S1Hand.tif",
-                        f"{_WEAK}/S1Weak/<chip>_S1Weak.tif",
-                    ),
-                    dtype="float32",
-                    units=DB,
-                    nodata="NaN",
-                    note="sigma0 backscatter; band descriptions VV, VH",
-                ),
-                "s2": Modality(
-                    files=(f"{_HAND}/S2Hand/<chip>_S2Hand.tif",),
-                    dtype="int16 on disk (documented uint16; both accepted)",
-                    units=TOA_REFLECTANCE,
-                    nodata="0 -> NaN",
-                    note="hand chips only; a chip without it has no s2",
-                ),
-                "label": Modality(
-                    files=(f"{_HAND}/LabelHand/<chip>_LabelHand.tif",),
-                    dtype="int16",
-                    coding={-1: "invalid (no nodata tag)", 0: "dry", 1: "water"},
-                ),
-                "label_weak": Modality(
-                    files=(f"{_WEAK}/S1OtsuLabelWeak/<chip>_S1OtsuLabelWeak.tif",),
-                    coding={0: "dry", 1: "water", "other": "invalid (-1)"},
-                    note="Otsu threshold of S1 VV; S2IndexLabelWeak is not read",
-                ),
-            },
-            label=LabelCoding(
-                source="LabelHand for hand chips; weak chips have label_weak instead",
-                classes={-1: "invalid", 0: "dry", 1: "water"},
-                note="reader option labels: (hand,) (default), (weak,) or (hand, weak)",
-            ),
-            splits=Splits(
-                group="flood event (the country prefix of the chip id)",
-                names={"train": "train", "valid": "val", "test": "test", "bolivia": "bolivia"},
-                note=(
-                    "official 2-column CSVs without header or id-per-line .txt lists; "
-                    "splits_dir= reads them from elsewhere; Bolivia chips are the hold-out; "
-                    "weak chips have no official split"
-                ),
-            ),
+CARD = DatasetCard(
+    title="Sen1Floods11 v1.1",
+    source="https://github.com/cloudtostreet/Sen1Floods11",
+    licence="CC-BY-4.0",
+    citation=(
+        "Bonafilia, D., Tellman, B., Anderson, T., Issenberg, E. (2020). Sen1Floods11: "
+        "a georeferenced dataset to train and test deep learning flood algorithms for "
+        "Sentinel-1. Proceedings of the IEEE/CVF Conference on Computer Vision and "
+        "Pattern Recognition Workshops (CVPRW), 210-211."
+    ),
+    facts={
+        "download": "gs://sen1floods11/v1.1",
+        "chips": {
+            "hand_labeled": 446,
+            "weak_labeled": 4385,
+            "size_px": 512,
+            "pixel_m": 10,
+            "crs": "EPSG:4326",
+        },
+    },
+    modalities={
+        "s1": Modality.sar_db(
+            [f"{_HAND}/S1Hand/<chip>_S1Hand.tif", f"{_WEAK}/S1Weak/<chip>_S1Weak.tif"],
+            nodata="NaN",
+            note="sigma0 backscatter; band descriptions VV, VH",
         ),
-    )
+        "s2": Modality.reflectance(
+            [f"{_HAND}/S2Hand/<chip>_S2Hand.tif"],
+            dtype="int16 on disk (documented uint16; both accepted)",
+            units=TOA_REFLECTANCE,
+            note="hand chips only; a chip without it has no s2",
+        ),
+        "label": Modality(
+            files=(f"{_HAND}/LabelHand/<chip>_LabelHand.tif",),
+            dtype="int16",
+            coding={-1: "invalid (no nodata tag)", 0: "dry", 1: "water"},
+        ),
+        "label_weak": Modality(
+            files=(f"{_WEAK}/S1OtsuLabelWeak/<chip>_S1OtsuLabelWeak.tif",),
+            coding={0: "dry", 1: "water", "other": "invalid (-1)"},
+            note="Otsu threshold of S1 VV; S2IndexLabelWeak is not read",
+        ),
+    },
+    label=LabelCoding(
+        source="LabelHand for hand chips; weak chips have label_weak instead",
+        classes={-1: "invalid", 0: "dry", 1: "water"},
+        note="reader option labels: (hand,) (default), (weak,) or (hand, weak)",
+    ),
+    splits=Splits(
+        group="flood event (the country prefix of the chip id)",
+        names={"train": "train", "valid": "val", "test": "test", "bolivia": "bolivia"},
+        note=(
+            "official 2-column CSVs without header or id-per-line .txt lists; "
+            "splits_dir= reads them from elsewhere; Bolivia chips are the hold-out; "
+            "weak chips have no official split"
+        ),
+    ),
+)
+# Both label sources, so hand-only and mixed hand+weak specs share one store.
+DATASET = register_dataset(
+    DatasetEntry(Sen1Floods11Reader, synth.write, synth.count, CARD, {"labels": ("hand", "weak")})
 )

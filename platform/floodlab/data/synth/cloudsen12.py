@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from floodlab.data.geotiff import write_raster
+from floodlab.data.registry import Progress
 from floodlab.data.synth.scene import make_scene
 from floodlab.data.synth.splitplan import split_groups
 from floodlab.io import atomic_write_text
@@ -17,8 +17,6 @@ from floodlab.io import atomic_write_text
 IMAGES_PER_ROI = 2
 # Share of images with clouds: CloudSEN12 deliberately spans clear to overcast scenes.
 CLOUDY = 0.85
-
-Progress = Callable[[int], None]
 
 
 def write(

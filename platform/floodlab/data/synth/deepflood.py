@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from floodlab.bands import S2_BANDS
 from floodlab.data.geotiff import write_raster
+from floodlab.data.registry import Progress
 from floodlab.data.synth.scene import make_scene
 
 # Flood events (name, UTM EPSG, easting, northing of the first tile in metres).
@@ -25,8 +25,6 @@ TILES_PER_EVENT = 4
 # Numeric nodata on purpose: DeepFlood rasters come from GIS exports that use -9999.
 NODATA = -9999.0
 FLOOD_NODATA = 255
-
-Progress = Callable[[int], None]
 
 
 def write(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +11,10 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
 from floodlab.bands import S2_BANDS
+from floodlab.data.registry import Progress
 from floodlab.data.synth.scene import make_scene
 from floodlab.io import atomic_path
 
-Progress = Callable[[int], None]
 TEST_FRACTION = 0.1  # OMBRIA: 70 test patches of 694
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from floodlab.bands import S2_BANDS
+from floodlab.data.registry import Progress
 from floodlab.data.synth.scene import make_scene
 from floodlab.data.synth.splitplan import split_groups
 
@@ -16,8 +16,6 @@ from floodlab.data.synth.splitplan import split_groups
 PATCHES_PER_SCENE = 2
 # Label value of invalid pixels in the label arrays (the reader maps it to -1).
 INVALID = 255
-
-Progress = Callable[[int], None]
 
 
 def write(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from floodlab.data.geotiff import write_raster
+from floodlab.data.registry import Progress
 from floodlab.data.synth.scene import make_scene
 
 # The four SEN12MS collections (ROI id and season).
@@ -20,8 +20,6 @@ COLLECTIONS: tuple[tuple[str, str], ...] = (
 )
 # Patches per scene: small scenes so that group-wise splits have several groups.
 PATCHES_PER_SCENE = 3
-
-Progress = Callable[[int], None]
 
 
 def write(

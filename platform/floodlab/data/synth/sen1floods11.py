@@ -5,14 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from floodlab.bands import S1_BANDS, S2_BANDS
 from floodlab.data.geotiff import write_raster
 from floodlab.data.otsu import otsu_water_mask
+from floodlab.data.registry import Progress
 from floodlab.data.synth.scene import THICK, Scene, make_scene
 from floodlab.io import atomic_write_text
 
@@ -34,8 +35,8 @@ HOLDOUT = "Bolivia"
 # Pixel size of the real chips: 10 m at the equator in degrees (EPSG:4326).
 PIXEL_DEG = 8.983152841195215e-05
 EVENTS_DIR = Path("data/flood_events")
-
-Progress = Callable[[int], None]
+# The tags of the real S1 files: NaN nodata, bands described VV, VH.
+S1_TAGS: dict[str, Any] = {"nodata": float("nan"), "descriptions": S1_BANDS}
 
 
 def plan_chips(chips: int, rng: np.random.Generator) -> list[tuple[str, str]]:
@@ -79,6 +80,11 @@ def _transform(event: str, slot: int, size: int, rng: np.random.Generator) -> tu
     return (PIXEL_DEG, 0.0, x0, 0.0, -PIXEL_DEG, y0)
 
 
+def _write_layer(path: Path, data: np.ndarray, transform: tuple[float, ...], **tags: Any) -> None:
+    """One layer of a chip, in the CRS of the real files (EPSG:4326)."""
+    write_raster(path, data, crs="EPSG:4326", transform=transform, **tags)
+
+
 def _s2_index_label(scene: Scene) -> np.ndarray:
     """Weak optical label: NDWI (B3, B8) > 0 and MNDWI (B3, B11) > 0; -1 under cloud/nodata."""
     b3, b8, b11 = (scene.s2[S2_BANDS.index(b)].astype(np.float32) for b in ("B3", "B8", "B11"))
@@ -105,70 +111,39 @@ def write(
     n_weak = int(options.get("weak_chips", chips // 2))
     ids = rng.choice(np.arange(10_000, 2_000_000), size=len(plan) + n_weak, replace=False)
     slots: dict[str, int] = {}
-    rows: dict[str, list[tuple[str, str]]] = {"train": [], "valid": [], "test": [], "bolivia": []}
-    for i, (event, split) in enumerate(plan):
-        chip = f"{event}_{ids[i]}"
-        crng = np.random.default_rng([seed, 1, i])
+
+    def chip_scene(event: str, stream: int, i: int) -> tuple[Scene, tuple[float, ...]]:
+        """The scene of a chip of `event` and its geotransform (the event's next slot)."""
+        crng = np.random.default_rng([seed, stream, i])
         slot = slots[event] = slots.get(event, -1) + 1
         tf = _transform(event, slot, size, crng)
-        scene = make_scene(crng, size)
-        hand = ev / "HandLabeled"
-        write_raster(
-            hand / "S1Hand" / f"{chip}_S1Hand.tif",
-            scene.sar_db,
-            crs="EPSG:4326",
-            transform=tf,
-            nodata=float("nan"),
-            descriptions=S1_BANDS,
-        )
-        write_raster(
-            hand / "S2Hand" / f"{chip}_S2Hand.tif",
-            scene.s2,
-            crs="EPSG:4326",
-            transform=tf,
-            nodata=0,
-            descriptions=S2_BANDS,
+        return make_scene(crng, size), tf
+
+    rows: dict[str, list[tuple[str, str]]] = {"train": [], "valid": [], "test": [], "bolivia": []}
+    hand = ev / "HandLabeled"
+    for i, (event, split) in enumerate(plan):
+        chip = f"{event}_{ids[i]}"
+        scene, tf = chip_scene(event, 1, i)
+        _write_layer(hand / "S1Hand" / f"{chip}_S1Hand.tif", scene.sar_db, tf, **S1_TAGS)
+        _write_layer(
+            hand / "S2Hand" / f"{chip}_S2Hand.tif", scene.s2, tf, nodata=0, descriptions=S2_BANDS
         )
         # Real LabelHand files are int16 with -1 invalid and no nodata tag.
-        write_raster(
-            hand / "LabelHand" / f"{chip}_LabelHand.tif",
-            scene.label.astype(np.int16),
-            crs="EPSG:4326",
-            transform=tf,
-        )
+        label = scene.label.astype(np.int16)
+        _write_layer(hand / "LabelHand" / f"{chip}_LabelHand.tif", label, tf)
         rows[split].append((f"{chip}_S1Hand.tif", f"{chip}_LabelHand.tif"))
         if progress:
             progress(1)
-    weak_events = list(EVENTS)
+    weak, weak_events = ev / "WeaklyLabeled", list(EVENTS)
     for j in range(n_weak):
         event = weak_events[j % len(weak_events)]
         chip = f"{event}_{ids[len(plan) + j]}"
-        crng = np.random.default_rng([seed, 2, j])
-        slot = slots[event] = slots.get(event, -1) + 1
-        tf = _transform(event, slot, size, crng)
-        scene = make_scene(crng, size)
-        weak = ev / "WeaklyLabeled"
-        write_raster(
-            weak / "S1Weak" / f"{chip}_S1Weak.tif",
-            scene.sar_db,
-            crs="EPSG:4326",
-            transform=tf,
-            nodata=float("nan"),
-            descriptions=S1_BANDS,
-        )
+        scene, tf = chip_scene(event, 2, j)
+        _write_layer(weak / "S1Weak" / f"{chip}_S1Weak.tif", scene.sar_db, tf, **S1_TAGS)
         otsu = otsu_water_mask(scene.sar_db[0]).astype(np.int16)  # -1 where VV is nodata
-        write_raster(
-            weak / "S1OtsuLabelWeak" / f"{chip}_S1OtsuLabelWeak.tif",
-            otsu,
-            crs="EPSG:4326",
-            transform=tf,
-        )
-        write_raster(
-            weak / "S2IndexLabelWeak" / f"{chip}_S2IndexLabelWeak.tif",
-            _s2_index_label(scene),
-            crs="EPSG:4326",
-            transform=tf,
-        )
+        _write_layer(weak / "S1OtsuLabelWeak" / f"{chip}_S1OtsuLabelWeak.tif", otsu, tf)
+        index_label = _s2_index_label(scene)
+        _write_layer(weak / "S2IndexLabelWeak" / f"{chip}_S2IndexLabelWeak.tif", index_label, tf)
         if progress:
             progress(1)
     splits = base / "splits" / "flood_handlabeled"

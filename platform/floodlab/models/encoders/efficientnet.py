@@ -10,6 +10,7 @@ from floodlab.models.blocks import (
     ConvNormAct,
     SqueezeExcite,
     StochasticDepth,
+    expand_depthwise,
     init_weights,
     make_divisible,
 )
@@ -65,15 +66,11 @@ class MBConv(nn.Module):
         super().__init__()
         hidden = make_divisible(in_ch * expand_ratio)
         self.use_residual = stride == 1 and in_ch == out_ch
-        layers: list[nn.Module] = []
-        if expand_ratio != 1:
-            layers.append(ConvNormAct(in_ch, hidden, 1, act=nn.SiLU))
-        layers += [
-            ConvNormAct(hidden, hidden, kernel_size, stride=stride, groups=hidden, act=nn.SiLU),
+        self.block = nn.Sequential(
+            *expand_depthwise(in_ch, hidden, kernel_size, stride, nn.SiLU),
             SqueezeExcite(hidden, max(1, int(in_ch * SE_RATIO)), act=nn.SiLU),
             ConvNormAct(hidden, out_ch, 1, act=None),
-        ]
-        self.block = nn.Sequential(*layers)
+        )
         self.stochastic_depth = StochasticDepth(drop_path)
 
     def forward(self, x: Tensor) -> Tensor:

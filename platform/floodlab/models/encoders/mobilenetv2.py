@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from floodlab.models.blocks import ConvNormAct, init_weights, make_divisible
+from floodlab.models.blocks import ConvNormAct, expand_depthwise, init_weights, make_divisible
 
 # (expansion t, output channels c, repeats n, first stride s) — Table 2 of the paper.
 MOBILENETV2_CONFIG: tuple[tuple[int, int, int, int], ...] = (
@@ -37,17 +37,11 @@ class InvertedResidual(nn.Module):
         super().__init__()
         hidden = round(in_ch * expand_ratio)
         self.use_residual = stride == 1 and in_ch == out_ch
-        layers: list[nn.Module] = []
-        if expand_ratio != 1:
-            layers.append(ConvNormAct(in_ch, hidden, 1, act=nn.ReLU6))
-        layers += [
-            ConvNormAct(
-                hidden, hidden, 3, stride=stride, dilation=dilation, groups=hidden, act=nn.ReLU6
-            ),
+        self.conv = nn.Sequential(
+            *expand_depthwise(in_ch, hidden, 3, stride, nn.ReLU6, dilation),
             nn.Conv2d(hidden, out_ch, 1, bias=False),
             nn.BatchNorm2d(out_ch),
-        ]
-        self.conv = nn.Sequential(*layers)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, in_ch, H, W) -> (B, out_ch, H / stride, W / stride)."""
