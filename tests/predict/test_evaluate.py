@@ -86,7 +86,7 @@ def test_confusion_and_metrics_follow_validity():
 def test_evaluate_reports_model_beside_otsu(resunet_run):
     report = evaluate_run(resunet_run.path, split="test")
     out = resunet_run.eval_dir("test")
-    assert set(report["predictors"]) == {"model", "otsu"}  # no optical prior to fuse
+    assert set(report["predictors"]) == {"model", "otsu", "all_water"}  # no optical prior
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["predictors"]["otsu"]["iou"] == pytest.approx(report["predictors"]["otsu"]["iou"])
     rows = list(csv.DictReader((out / "per_image.csv").open()))

@@ -86,3 +86,23 @@ def test_nodata_pixels_come_out_as_nan_and_do_not_leak() -> None:
     valid = ~np.isnan(scene[0])
     # Nodata reaches the model as 0: with a pixelwise model it cannot leak to neighbours.
     np.testing.assert_allclose(out[valid], 0.25, atol=1e-6)
+
+
+def test_scene_windows_are_normalised_each_by_their_own_statistics() -> None:
+    # A per-sample normalisation (data.normalize: per_patch) sees one window at a time, as
+    # training saw one patch: with windows tiling the scene, every window comes out
+    # standardised on its own, whatever the scene's width.
+    scene = np.random.default_rng(1).normal(5.0, 3.0, (1, 64, 96)).astype(np.float32)
+    scene[0, :, 48:] += 40.0  # a much brighter right half
+
+    def standardise(x: np.ndarray) -> np.ndarray:
+        return ((x - x.mean()) / x.std()).astype(np.float32)
+
+    plan = StripPlan.for_scene(64, 96, 32, 0)
+    model = StripModel(
+        lambda x: {"prob": x[:, :1]}, plan, ["VV"], ["VV"], standardise, 4, ("prob",)
+    )
+    strip = model(0, scene[:, plan.strip_rows(0)][:, :, plan.strip_cols()])
+    for x0 in (0, 32, 64):
+        block = strip.acc[0, :, x0 : x0 + 32]
+        assert abs(block.mean()) < 1e-4 and block.std() == pytest.approx(1.0, abs=1e-4)

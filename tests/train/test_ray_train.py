@@ -116,7 +116,7 @@ def test_evaluate_writes_reports_beside_otsu(two_worker_run):
     assert result.exit_code == 0, result.output
     out = two_worker_run.eval_dir("val")
     report = json.loads((out / "metrics.json").read_text())
-    assert set(report["predictors"]) == {"model", "model_with_optical", "otsu"}
+    assert set(report["predictors"]) == {"model", "model_with_optical", "otsu", "all_water"}
     assert 0.0 <= report["predictors"]["otsu"]["iou"] <= 1.0
     assert "otsu" in result.output and "model_with_optical" in result.output
     header = (out / "per_image.csv").read_text().splitlines()[0]

@@ -8,12 +8,17 @@ import click
 
 from floodlab.cli.app import main
 from floodlab.cli.common import (
+    FILE,
+    batch_size_option,
     checkpoint_option,
+    device_option,
+    overlap_option,
     overwrite_option,
     ray_address_option,
     root_option,
     units_option,
     user_errors,
+    window_option,
 )
 
 
@@ -23,23 +28,52 @@ from floodlab.cli.common import (
     "--split", default=None, help="Split to evaluate (default: the spec's data.test_split)."
 )
 @click.option("--store", default=None, help="Evaluate on another converted store (same bands).")
+@click.option(
+    "--label-sources",
+    default=None,
+    metavar="hand,weak",
+    help="Flood labels to score (default: those the run trains on that the store has).",
+)
 @click.option("--without-optical", is_flag=True, help="FLoRA: evaluate from SAR alone only.")
+@window_option(
+    512, "Chips up to this side are predicted in one pass; larger ones in blended windows."
+)
+@overlap_option("Overlap of the blended windows (<= window/2).")
+@click.option(
+    "--bootstrap",
+    "resamples",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Bootstrap resamples of the images for the 95% intervals.",
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap resampling."
+)
 @checkpoint_option
 @root_option
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@batch_size_option("Chips (or windows) per model call.")
+@device_option
 @overwrite_option("the reports of an earlier evaluation of the split")
 @user_errors
 def evaluate_cmd(
     run: str,
     split: str | None,
     store: str | None,
+    label_sources: str | None,
     without_optical: bool,
+    window: int,
+    overlap: int,
+    resamples: int,
+    seed: int,
     checkpoint: str,
     root: str,
     batch_size: int,
+    device: str,
     overwrite: bool,
 ) -> None:
-    """Evaluate RUN on a split: metrics, per-image CSV, confusion matrix, panels, Otsu baseline."""
+    """Evaluate RUN on every valid pixel of a split's whole chips, beside Otsu and all-water:
+    metrics with bootstrap intervals, per-image CSV, confusion matrix, panels."""
     from tqdm import tqdm
 
     from floodlab.predict.evaluate import evaluate_run
@@ -49,10 +83,18 @@ def evaluate_cmd(
             run,
             split=split,
             store=store,
+            label_sources=[s.strip() for s in label_sources.split(",") if s.strip()]
+            if label_sources is not None
+            else None,
             without_optical=without_optical,
             checkpoint=checkpoint,
             root=root,
             batch_size=batch_size,
+            window=window,
+            overlap=overlap,
+            device=device,
+            resamples=resamples,
+            seed=seed,
             progress=bar.update,
             overwrite=overwrite,
         )
@@ -65,12 +107,12 @@ def evaluate_cmd(
 
 @main.command()
 @click.argument("run")
-@click.argument("scenes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("scenes", nargs=-1, required=True, type=FILE)
 @click.option(
     "-o",
     "--out",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FILE,
     help="Flood map to write: band 1 water probability, band 2 mask (float32, nodata 255).",
 )
 @click.option(
@@ -79,20 +121,8 @@ def evaluate_cmd(
     metavar="VV,VH",
     help="Names of every input band in file order (default: band descriptions, file names, order).",
 )
-@click.option(
-    "--window",
-    default=256,
-    show_default=True,
-    type=click.IntRange(min=8),
-    help="Window side in pixels.",
-)
-@click.option(
-    "--overlap",
-    default=64,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Overlap of neighbouring windows (<= window/2).",
-)
+@window_option(256, "Window side in pixels.")
+@overlap_option("Overlap of neighbouring windows (<= window/2).")
 @click.option(
     "--threshold",
     default=0.5,
@@ -101,22 +131,10 @@ def evaluate_cmd(
     help="Probability from which a pixel is water.",
 )
 @click.option("--cog", is_flag=True, help="Write a Cloud-Optimised GeoTIFF (with overviews).")
-@click.option(
-    "--batch-size",
-    default=8,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Windows per model call.",
-)
+@batch_size_option("Windows per model call.")
 @checkpoint_option
 @root_option
-@click.option(
-    "--device",
-    default="auto",
-    show_default=True,
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    help="Where the model runs (auto: CUDA when available).",
-)
+@device_option
 @ray_address_option("to spread the scene's strips over")
 @click.option(
     "--parallel",

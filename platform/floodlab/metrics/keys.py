@@ -24,6 +24,9 @@ TP, FP, FN, TN = "tp", "fp", "fn", "tn"  # confusion-matrix counts (valid pixels
 COUNTS: tuple[str, ...] = (TP, FP, FN, TN)  # their order wherever counts are stacked
 VALID_PIXELS = "valid_pixels"
 SEGMENTATION_KEYS: tuple[str, ...] = (IOU, MIOU, F1, PRECISION, RECALL, ACCURACY)
+# Evaluation over a set of images (floodlab.metrics.bootstrap): the IoU of each image, then
+# their mean (images with neither true nor predicted positives left out).
+MEAN_IMAGE_IOU = "mean_image_iou"
 
 # -- reconstruction -----------------------------------------------------------------------
 PSNR = "psnr"  # dB, per image then averaged, data range 1

@@ -7,6 +7,11 @@ weighted sum of overlapping windows is a partition of unity: a model that predic
 same value everywhere yields that value everywhere, and predictions change smoothly
 across window borders (no seams). The accumulated weight is still divided out, which
 keeps the result right at the scene margins and for any weight kind.
+
+Each window is normalised on its own (`predict_strip`'s `normalize`), so a per-sample
+normalisation (``data.normalize: per_patch``) standardises every window by its own valid
+pixels, as training standardised every patch; the fixed and z-score modes act pixel by
+pixel, where the window makes no difference.
 """
 
 from __future__ import annotations
@@ -51,6 +56,13 @@ def window_weights(window: int, overlap: int, kind: WeightKind = "hann") -> np.n
     return np.outer(w, w).astype(np.float32)
 
 
+def window_input(window: np.ndarray, normalize: Normalize | None) -> np.ndarray:
+    """One window's model input: `normalize` applied to it alone (None: NaN -> 0)."""
+    if normalize is not None:
+        return normalize(window)
+    return np.nan_to_num(window, nan=0.0, posinf=0.0, neginf=0.0)
+
+
 @dataclass
 class StripResult:
     """Weighted predictions of one strip, cropped to the scene's columns.
@@ -78,18 +90,22 @@ def predict_strip(
     batch_size: int,
     outputs: tuple[str, ...] = ("prob",),
     weights: np.ndarray | None = None,
+    normalize: Normalize | None = None,
 ) -> StripResult:
     """Predict every window of one strip and blend them horizontally.
 
     Args:
         index: strip number (carried into the result).
-        image: (C, window, padded_width) float32 normalised model input of the strip.
+        image: (C, window, padded_width) float32 model input of the strip: physical
+            values with NaN at nodata when `normalize` is given, else already normalised.
         valid: (window, padded_width) bool input validity of the strip.
         plan: the scene's plan.
         predict_fn: batched model; see `PredictFn`.
         batch_size: windows per call of `predict_fn`.
         outputs: output keys to blend, concatenated along channels in this order.
         weights: (window, window) weights; default `window_weights(window, overlap)`.
+        normalize: normalisation applied to each (C, window, window) window on its own
+            (per-patch statistics are the window's); None: NaN -> 0 only.
 
     Returns:
         The strip's weighted sums, cropped to scene columns ``[0, W)``.
@@ -101,7 +117,9 @@ def predict_strip(
     weight = np.zeros((win, plan.padded_width), dtype=np.float32)
     for b0 in range(0, len(starts), batch_size):
         chunk = starts[b0 : b0 + batch_size]
-        batch = np.stack([image[:, :, s : s + win] for s in chunk])  # (B, C, win, win)
+        batch = np.stack(
+            [window_input(image[:, :, s : s + win], normalize) for s in chunk]
+        )  # (B, C, win, win)
         out = predict_fn(np.ascontiguousarray(batch, dtype=np.float32))
         missing = [k for k in outputs if k not in out]
         if missing:
@@ -197,18 +215,19 @@ class StripModel:
         self.normalize, self.batch_size, self.outputs = normalize, batch_size, outputs
 
     def model_input(self, raw: np.ndarray) -> np.ndarray:
-        """(C_read, h, w) physical values -> (C_model, h, w) normalised model input."""
+        """(C_read, h, w) physical values -> (C_model, h, w) physical model bands.
+
+        Derived bands are computed here; normalisation happens per window in
+        `predict_strip`.
+        """
         index = {b: i for i, b in enumerate(self.read_bands)}
 
         def get(band: str) -> np.ndarray:
             return raw[index[band]]
 
-        stack = np.stack(
+        return np.stack(
             [get(b) if b in index else derive_band(b, get) for b in self.model_bands]
         ).astype(np.float32, copy=False)
-        if self.normalize is not None:
-            return self.normalize(stack)
-        return np.nan_to_num(stack, nan=0.0, posinf=0.0, neginf=0.0)
 
     def __call__(self, index: int, raw: np.ndarray) -> StripResult:
         """Predict strip `index` from its (C_read, window, padded_width) physical values."""
@@ -221,4 +240,5 @@ class StripModel:
             self.predict_fn,
             batch_size=self.batch_size,
             outputs=self.outputs,
+            normalize=self.normalize,
         )

@@ -1,25 +1,36 @@
-"""`floodlab evaluate`: a trained run on a split, beside a no-learning Otsu baseline.
+"""`floodlab evaluate`: a trained run on every valid pixel of a split's whole chips.
 
-Writes into ``<run>/eval/<split>/``:
+Every chip is predicted whole (`floodlab.predict.chips`: one fully convolutional pass, or
+windows blended as in scene prediction for chips larger than `window`), normalised exactly
+as in training (the run's saved normalisation; ``per_patch`` uses the statistics of what
+the model sees: the whole chip in one pass, each window when windowed). Writes into
+``<run>/eval/<split>/``:
 
-* ``metrics.json``: per predictor (the model; FLoRA from SAR alone and with its optical
-  prior; the Otsu threshold on raw VV dB) IoU/F1/precision/recall/accuracy over all valid
-  pixels, mean per-image IoU, per label source (hand/weak), plus the task's own metrics
-  (e.g. PSNR/SSIM of FLoRA's translation);
-* ``per_image.csv``: one row per image with every predictor's metrics;
-* ``confusion_matrix.json`` / ``.png``: aggregated confusion matrices;
-* ``best_*.png`` / ``worst_*.png``: panels of the images with the highest/lowest model IoU.
+* ``metrics.json``: per predictor (the model from SAR alone; FLoRA also fused with its
+  optical prior; Otsu; all-water) the scores of `floodlab.metrics.bootstrap` (mean
+  per-image flood IoU, pooled flood IoU, two-class mIoU, F1, precision, recall, accuracy),
+  each with a 95% bootstrap interval over images, the summed confusion counts, and the
+  exact definition of every score and predictor; per label source (hand/weak); for
+  translating families the translation scores beside the per-band-mean baseline, and any
+  oracle (a figure whose input holds the target) in a separate ``oracle`` section
+  (`floodlab.predict.translation_scores`);
+* ``per_image.csv``: one row per whole chip (per chip and band in band-agnostic mode)
+  with its size, valid pixels, flood fraction and every predictor's scores and counts;
+* ``confusion_matrix.json`` / ``.png``: the summed confusion matrices;
+* ``best_*.png`` / ``worst_*.png``: panels of the chips with the highest/lowest model IoU.
 
-Every metric is masked by label validity (invalid pixels are missing data). Otsu sees
-exactly the pixels the model is scored on: its own threshold per image from the raw VV
-backscatter of that image, scored on the same validity mask.
+Every score is masked by validity: a pixel counts when its label is valid and every input
+band has data. The baselines see exactly those pixels: Otsu thresholds each chip's own SAR
+(VV) values, in the store's units, at the threshold found over the chip's pixels with data
+(water below it); all-water predicts water at every valid pixel.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,31 +39,66 @@ import torch
 from torch.utils.data import DataLoader
 
 from floodlab.data import sample as S
-from floodlab.errors import OutputPathError
+from floodlab.errors import DataError, OutputPathError
 from floodlab.io import write_json
 from floodlab.metrics import keys
-from floodlab.metrics.segmentation import confusion_counts, count_scores
+from floodlab.predict.chips import DEFAULT_OVERLAP, DEFAULT_WINDOW, ChipPredictor
 from floodlab.predict.report import write_confusion, write_csv, write_panel
-from floodlab.train.step import move_batch
+from floodlab.predict.scoring import (
+    ALL_WATER,
+    MODEL,
+    PANELS_EACH,
+    WITH_OPTICAL,
+    SplitScores,
+    ranked,
+)
 
 log = logging.getLogger(__name__)
 
-MODEL = "model"
-WITH_OPTICAL = "model_with_optical"
-OTSU = "otsu"
-PANELS_EACH = 3  # best and worst images drawn
+RESAMPLES = 1000  # bootstrap resamples of the images
+LABEL_SOURCES = ("hand", "weak")
 
 
-def _predictors(
-    task: Any, has_optical: bool, without_optical: bool
-) -> dict[str, Callable[[dict[str, Any]], torch.Tensor]]:
-    """Named functions batch -> water probability (B, H, W)."""
-    out: dict[str, Callable[[dict[str, Any]], torch.Tensor]] = {}
-    fusing = "with_optical" in inspect.signature(task.predict).parameters
-    out[MODEL] = lambda b: task.predict(b)["prob"][:, 0]
-    if fusing and has_optical and not without_optical:
-        out[WITH_OPTICAL] = lambda b: task.predict(b, with_optical=True)["prob"][:, 0]
-    return out
+def choose_label_sources(
+    requested: Sequence[str] | None, trained_on: Sequence[str], store: Any
+) -> list[str]:
+    """The label sources to score.
+
+    Args:
+        requested: ``--label-sources`` (None: the default).
+        trained_on: the run's ``data.label_sources``.
+        store: the open store evaluated on.
+
+    Returns:
+        `requested`, or by default the sources the run trains on that the store has.
+
+    Raises:
+        DataError: an unknown source, one the store lacks, or (by default) none in common;
+            the message names the sources the store has.
+    """
+    from floodlab.data.load.dataset import LABEL_ARRAY
+
+    present = set(np.unique(store.label_sources).tolist())
+    have = [s for s in LABEL_SOURCES if s in present and LABEL_ARRAY[s] in store.modalities]
+    if requested is not None:
+        unknown = [s for s in requested if s not in LABEL_SOURCES]
+        if unknown or not requested:
+            raise DataError(
+                f"--label-sources: choose among {list(LABEL_SOURCES)}, but got {list(requested)}"
+            )
+        missing = [s for s in requested if s not in have]
+        if missing:
+            raise DataError(
+                f"--label-sources: store {store.path} has no {missing} labels; it has {have}"
+            )
+        return list(dict.fromkeys(requested))
+    chosen = [s for s in trained_on if s in have]
+    if not chosen:
+        raise DataError(
+            f"the run trains on {list(trained_on)} labels, but store {store.path} has only "
+            f"{have}; choose what to score with --label-sources"
+        )
+    return chosen
 
 
 def evaluate_run(
@@ -60,38 +106,54 @@ def evaluate_run(
     *,
     split: str | None = None,
     store: str | None = None,
+    label_sources: Sequence[str] | None = None,
     without_optical: bool = False,
     checkpoint: str = "best",
     root: str | Path = "runs",
     batch_size: int = 8,
+    window: int = DEFAULT_WINDOW,
+    overlap: int = DEFAULT_OVERLAP,
     threshold: float = 0.5,
     device: str = "cpu",
+    resamples: int = RESAMPLES,
+    seed: int = 0,
     progress: Callable[[int], Any] | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate a run's checkpoint on a split and write the reports.
+    """Evaluate a run's checkpoint on every valid pixel of a split and write the reports.
 
     The reports go to ``<run>/eval/<split>/`` (`RunDir.eval_dir`; evaluated on another
-    store: ``eval/<split>-on-<store>/``).
+    store: ``eval/<split>-on-<store>/``); the module docstring lists them.
 
     Args:
         ref: the run (directory, ``<experiment>/<run>`` or ``<experiment>/latest``).
         split: the split; default the spec's `data.test_split`.
         store: another converted store to evaluate on (the run's normalisation is kept).
+        label_sources: flood labels to score ("hand", "weak"); default those the run
+            trains on that the store has.
         without_optical: FLoRA: report only the SAR-alone predictions.
         checkpoint: "best", "latest" or a checkpoint file.
         root: the runs root.
-        batch_size: images per forward pass.
-        threshold: probability above which a pixel is water.
-        device: "cpu" or "cuda".
+        batch_size: chips (or windows) per forward pass.
+        window: chips up to this side are predicted in one pass, larger ones in blended
+            windows of this side.
+        overlap: overlap of the blended windows (at most window // 2).
+        threshold: probability from which a pixel is water.
+        device: "cpu", "cuda" or "auto".
+        resamples: bootstrap resamples of the images for the 95% intervals.
+        seed: seed of the bootstrap resampling.
         progress: called with the number of images done after each batch.
         overwrite: replace the reports of an earlier evaluation of the same split.
 
     Returns:
         The report (what metrics.json holds) with ``files``: name -> written path.
+
+    Raises:
+        DataError: label sources the store lacks, or bands/chips the run needs missing.
+        OutputPathError: reports of an earlier evaluation exist and `overwrite` is off.
     """
     from floodlab.data.load.dataset import FloodDataset
-    from floodlab.data.otsu import otsu_water_mask
+    from floodlab.data.load.store import open_store
     from floodlab.predict.restore import load_trained
 
     trained = load_trained(ref, root=root, checkpoint=checkpoint)
@@ -104,132 +166,181 @@ def evaluate_run(
             f"{out_dir}: holds the reports of an earlier evaluation of split '{split}'; pass "
             "--overwrite to replace them"
         )
-    dataset = FloodDataset(data, split, train=False, seed=spec.seed)
-    if trained.normalization:
-        dataset.norm = trained.normalization  # the parameters the model was trained with
+    opened = open_store(data.store_path)
+    if data.label == "flood":
+        chosen = choose_label_sources(label_sources, data.label_sources, opened)
+        data = data.model_copy(update={"label_sources": chosen})
+    elif label_sources:
+        raise DataError(f"--label-sources: a run with data.label: {data.label} has no flood labels")
+    dataset = FloodDataset(
+        data,
+        split,
+        train=False,
+        seed=spec.seed,
+        whole_chip=True,
+        normalized=False,
+        norm=trained.normalization or None,  # the parameters the model was trained with
+    )
+    params = dataset.norm
     seg = data.label in ("flood", "cloud")
-    dev = torch.device(device)
-    task.to(dev)
-    task.eval()
-    task.reset_metrics()
-    predictors = _predictors(task, bool(data.optical_bands), without_optical) if seg else {}
-    use_otsu = data.label == "flood"
-    names = [*predictors, *([OTSU] if use_otsu and predictors else [])]
-    totals = {n: np.zeros(4, np.int64) for n in names}
-    by_source: dict[str, dict[str, np.ndarray]] = {}
-    rows: list[dict[str, Any]] = []
-    masks: dict[int, dict[str, np.ndarray]] = {}  # kept only for the panel candidates
+    fusing = "with_optical" in inspect.signature(task.predict).parameters
+    fuse = fusing and bool(data.optical_bands) and not without_optical
+    translation = _translation_output(spec.model.kind) if data.target_bands else None
+    outputs = (("prob",) if seg else ()) + ((translation,) if translation else ())
+    chips = _chip_models(task, data, outputs, fuse, window, overlap, batch_size, device)
+    scores = SplitScores(data, opened.sar_units, threshold, params, translation)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    index = 0
     with torch.no_grad():
         for batch in loader:
-            batch = move_batch(batch, dev)
-            task.eval_step(batch)
-            if predictors:
-                truth = batch[S.MASK].cpu().numpy() > 0.5  # (B, H, W)
-                valid = batch[S.VALID].cpu().numpy()
-                preds = {
-                    n: (fn(batch).float().cpu().numpy() >= threshold)
-                    for n, fn in predictors.items()
-                }
-                if OTSU in names:
-                    sar = batch[S.SAR_DB].cpu().numpy()
-                    preds[OTSU] = np.stack([otsu_water_mask(s) == 1 for s in sar])
-                for i in range(truth.shape[0]):
-                    source = _source(dataset, index)
-                    row: dict[str, Any] = {
-                        "id": batch[S.ID][i],
-                        "source": source,
-                        keys.VALID_PIXELS: int(valid[i].sum()),
-                        "water_fraction": float(truth[i][valid[i]].mean())
-                        if valid[i].any()
-                        else float("nan"),
-                    }
-                    for n in names:
-                        c = confusion_counts(preds[n][i], truth[i], valid[i]).numpy()
-                        totals[n] += c
-                        by_source.setdefault(source, {m: np.zeros(4, np.int64) for m in names})[
-                            n
-                        ] += c
-                        for k, v in count_scores(c).items():
-                            row[f"{k}_{n}"] = v
-                    rows.append(row)
-                    masks[index] = {n: preds[n][i] for n in names}
-                    index += 1
-                _keep_extremes(rows, masks)
-            else:
-                index += int(batch[S.IMAGE].shape[0])
+            image = batch[S.IMAGE].numpy()  # (B, C, H, W) physical, NaN at nodata
+            bands = _sample_bands(batch, data)
+            outs = {MODEL: _predict(chips[MODEL], image, bands, params)}
+            if WITH_OPTICAL in chips:
+                stacked = np.concatenate([image, batch[S.OPTICAL].numpy()], axis=1)
+                outs[WITH_OPTICAL] = chips[WITH_OPTICAL](
+                    stacked, functools.partial(_fused_normalize, params=params, bands=bands[0])
+                )
+            scores.add(batch, outs, dataset)
             if progress is not None:
-                progress(int(batch[S.IMAGE].shape[0]))
-    task_metrics = {k: float(v) for k, v in task.compute_metrics().items()}
+                progress(int(image.shape[0]))
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    predictors_report = {}
-    for n in names:
-        m = count_scores(totals[n])
-        ious = [r[f"{keys.IOU}_{n}"] for r in rows if np.isfinite(r[f"{keys.IOU}_{n}"])]
-        m["mean_image_iou"] = float(np.mean(ious)) if ious else float("nan")
-        m.update({k: int(v) for k, v in zip(keys.COUNTS, totals[n], strict=True)})
-        predictors_report[n] = m
     report: dict[str, Any] = {
         "run": str(trained.run.path),
         "checkpoint": str(trained.checkpoint),
         "epoch": trained.epoch,
         "split": split,
         "store": data.store_path,
-        "images": index,
+        "sar_units": opened.sar_units,
+        "label_sources": list(data.label_sources) if data.label == "flood" else [],
+        "images": scores.images,
         "threshold": threshold,
-        "predictors": predictors_report,
-        "by_source": {
-            s: {n: count_scores(c) for n, c in per.items()} for s, per in sorted(by_source.items())
-        },
-        "task_metrics": task_metrics,
+        "evaluation": _evaluation_info(chips[MODEL], dataset.chip_hw, params),
+        **scores.report(resamples, seed),
     }
     files: dict[str, str] = {"metrics": str(out_dir / "metrics.json")}
-    if rows:
-        write_csv(out_dir / "per_image.csv", rows)
+    if scores.rows:
+        write_csv(out_dir / "per_image.csv", scores.rows)
         files["per_image"] = str(out_dir / "per_image.csv")
+        totals = {n: c.sum(axis=0) for n, c in scores.count_arrays().items()}
         json_path, png_path = write_confusion(out_dir, totals)
         files["confusion_matrix"], files["confusion_png"] = str(json_path), str(png_path)
-        for p in _panels(out_dir, dataset, rows, masks):
+        for p in _panels(out_dir, dataset, scores.rows, scores.masks, opened.sar_units):
             files[p.stem] = str(p)
     write_json(out_dir / "metrics.json", report)
     report["files"] = files
     return report
 
 
-def _source(dataset: Any, index: int) -> str:
-    """The label source (hand/weak) of a dataset sample, "" when unknown."""
-    try:
-        pos = dataset.samples[index][0]
-        return str(dataset.label_sources[pos])
-    except (AttributeError, IndexError, TypeError):
-        return ""
+def _translation_output(kind: str) -> str | None:
+    """The output key of a family's translation ("rgb": FLoRA, "optical": CycleGAN)."""
+    return {"flora": "rgb", "cyclegan": "optical"}.get(kind)
 
 
-def _ranked(rows: list[dict[str, Any]]) -> list[int]:
-    """Row indices with a finite model IoU, best first (ties: more valid pixels first)."""
-    scored = [i for i, r in enumerate(rows) if np.isfinite(r[f"{keys.IOU}_{MODEL}"])]
-    return sorted(
-        scored, key=lambda i: (-rows[i][f"{keys.IOU}_{MODEL}"], -rows[i][keys.VALID_PIXELS])
+def _chip_models(
+    task: Any,
+    data: Any,
+    outputs: tuple[str, ...],
+    fuse: bool,
+    window: int,
+    overlap: int,
+    batch_size: int,
+    device: str,
+) -> dict[str, ChipPredictor]:
+    """The model from its image alone and, when `fuse`, fused with its optical prior."""
+    from floodlab.predict.predictor import TaskPredictFn
+
+    def chip_model(optical_from: int | None) -> ChipPredictor:
+        fn = TaskPredictFn(task, device, optical_from=optical_from)
+        return ChipPredictor(fn, outputs, window, overlap, batch_size)
+
+    models = {MODEL: chip_model(None)}
+    if fuse:
+        models[WITH_OPTICAL] = chip_model(len(data.image_bands))
+    return models
+
+
+def _sample_bands(batch: dict[str, Any], data: Any) -> list[tuple[str, ...]]:
+    """The image bands of each sample (its own band in band-agnostic mode)."""
+    n = int(batch[S.IMAGE].shape[0])
+    if S.BAND in batch:
+        return [(str(b),) for b in batch[S.BAND]]
+    return [tuple(data.image_bands)] * n
+
+
+def _predict(
+    chips: ChipPredictor,
+    image: np.ndarray,
+    bands: list[tuple[str, ...]],
+    params: dict[str, Any],
+) -> dict[str, np.ndarray]:
+    """The model's outputs for (B, C, H, W) physical chips whose samples may differ in band."""
+    from floodlab.data.load.normalize import normalize_with_params
+
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, b in enumerate(bands):
+        groups.setdefault(b, []).append(i)
+    out: dict[str, np.ndarray] = {}
+    for group, index in groups.items():
+        norm = functools.partial(
+            normalize_with_params, params=params, which="image", bands=list(group)
+        )
+        for k, v in chips(image[index], norm).items():
+            out.setdefault(k, np.empty((image.shape[0], *v.shape[1:]), np.float32))[index] = v
+    return out
+
+
+def _fused_normalize(
+    x: np.ndarray, *, params: dict[str, Any], bands: tuple[str, ...]
+) -> np.ndarray:
+    """Normalise image bands then optical prior stacked along channels (C_i + C_o, h, w)."""
+    from floodlab.data.load.normalize import normalize_with_params
+
+    c = len(bands)
+    return np.concatenate(
+        [
+            normalize_with_params(x[:c], params, "image", bands=list(bands)),
+            normalize_with_params(x[c:], params, "optical"),
+        ]
     )
 
 
-def _keep_extremes(rows: list[dict[str, Any]], masks: dict[int, dict[str, np.ndarray]]) -> None:
-    """Drop kept masks of images that can no longer be among the best or worst few."""
-    order = _ranked(rows)
-    keep = set(order[:PANELS_EACH] + order[-PANELS_EACH:])
-    for i in [i for i in masks if i not in keep]:
-        del masks[i]
+def _evaluation_info(
+    chips: ChipPredictor, chip_hw: tuple[int, int], params: dict[str, Any]
+) -> dict[str, Any]:
+    """How the chips were predicted and normalised (saved with the report)."""
+    windowed = chips.windowed(*chip_hw)
+    per_sample = any(c.get("per_patch") for c in params.get("image", {}).get("coefficients", []))
+    how = (
+        f"blended windows of {chips.window} px overlapping by {chips.overlap} px, as in scene "
+        "prediction"
+        if windowed
+        else "one fully convolutional pass over each whole chip"
+    )
+    norm = f"the run's saved normalisation (data.normalize: {params.get('mode')})"
+    if per_sample:
+        norm += ", each " + ("window" if windowed else "whole chip") + " by its own statistics"
+    return {
+        "pixels": "every valid pixel of every whole chip",
+        "chip_shape": list(chip_hw),
+        "prediction": how,
+        "window": chips.window,
+        "overlap": chips.overlap,
+        "normalization": norm,
+    }
 
 
 def _panels(
-    out_dir: Path, dataset: Any, rows: list[dict[str, Any]], masks: dict[int, dict[str, np.ndarray]]
+    out_dir: Path,
+    dataset: Any,
+    rows: list[dict[str, Any]],
+    masks: dict[int, dict[str, np.ndarray]],
+    sar_units: str,
 ) -> list[Path]:
     """best_<k>_<id>.png and worst_<k>_<id>.png (model IoU), stale panels removed first."""
     for old in list(out_dir.glob("best_*.png")) + list(out_dir.glob("worst_*.png")):
         old.unlink()
-    order = _ranked(rows)
+    order = ranked(rows)
     n = min(PANELS_EACH, max(1, len(order) // 2))  # best and worst never overlap
     picks = [("best", k, i) for k, i in enumerate(order[:n], 1)]
     picks += [("worst", k, i) for k, i in enumerate(reversed(order[-n:]), 1) if len(order) > 1]
@@ -237,10 +348,11 @@ def _panels(
     for tag, k, i in picks:
         sample = dataset[i]
         row = rows[i]
+        shown = {name: m for name, m in masks[i].items() if name != ALL_WATER}
         title = f"{row['id']}  " + "  ".join(
-            f"IoU {n}={row[f'{keys.IOU}_{n}']:.3f}"
-            for n in masks[i]
-            if np.isfinite(row[f"{keys.IOU}_{n}"])
+            f"IoU {name}={row[f'{keys.IOU}_{name}']:.3f}"
+            for name in shown
+            if np.isfinite(row[f"{keys.IOU}_{name}"])
         )
         sar = sample.get(S.SAR_DB)
         written.append(
@@ -249,8 +361,9 @@ def _panels(
                 sar_db=None if sar is None else np.asarray(sar),
                 truth=np.asarray(sample[S.MASK]) > 0.5,
                 valid=np.asarray(sample[S.VALID]).astype(bool),
-                predictions=masks[i],
+                predictions=shown,
                 title=title,
+                sar_units=sar_units,
             )
         )
     return written

@@ -16,17 +16,25 @@ class TaskPredictFn:
 
     The device is chosen on first use in the process that runs it (a Ray worker may
     have a GPU the driver lacks): "auto" takes CUDA when available.
+
+    Args:
+        task: the trained task.
+        device: "auto", "cpu" or "cuda".
+        optical_from: FLoRA fused with its optical prior: the input's channels from this
+            index on are the (normalised) optical prior, the ones before it the image;
+            None predicts from the image alone.
     """
 
-    def __init__(self, task: Any, device: str = "auto"):
-        self.task, self.device = task, device
+    def __init__(self, task: Any, device: str = "auto", optical_from: int | None = None):
+        self.task, self.device, self.optical_from = task, device, optical_from
         self._device: Any = None
 
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """(B, C, h, w) normalised input -> {"prob": (B, 1, h, w), ["rgb": (B, 3, h, w)]}."""
+        """(B, C, h, w) normalised input -> {"prob": (B, 1, h, w), ["rgb": (B, 3, h, w)],
+        ["optical": (B, C_eo, h, w)] (CycleGAN's translation)}."""
         import torch
 
-        from floodlab.data.sample import IMAGE
+        from floodlab.data.sample import IMAGE, OPTICAL
 
         if self._device is None:
             name = self.device
@@ -35,9 +43,15 @@ class TaskPredictFn:
             self._device = torch.device(name)
             self.task.to(self._device)
             self.task.eval()
+        x = torch.from_numpy(batch).to(self._device)
         with torch.inference_mode():
-            out = self.task.predict({IMAGE: torch.from_numpy(batch).to(self._device)})
-        return {k: v.float().cpu().numpy() for k, v in out.items() if k in ("prob", "rgb")}
+            if self.optical_from is None:
+                out = self.task.predict({IMAGE: x})
+            else:
+                c = self.optical_from
+                out = self.task.predict({IMAGE: x[:, :c], OPTICAL: x[:, c:]}, with_optical=True)
+        keep = ("prob", "rgb", "optical")
+        return {k: v.float().cpu().numpy() for k, v in out.items() if k in keep}
 
 
 @dataclass

@@ -75,9 +75,11 @@ def write_panel(
     valid: np.ndarray,
     predictions: dict[str, np.ndarray],
     title: str,
+    sar_units: str = "dB",
 ) -> Path:
-    """One image's panel: VV (dB), ground truth with excluded pixels marked, each
-    predictor's mask, and the first predictor's errors (FP red, FN blue)."""
+    """One image's panel: VV (-25..0 dB; other units stretched 2-98 %), ground truth with
+    excluded pixels marked, each predictor's mask, and the first predictor's errors (FP
+    red, FN blue)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -98,7 +100,12 @@ def write_panel(
     errors[~valid] = (0.55, 0.55, 0.55)
     cols: list[tuple[str, np.ndarray, dict[str, Any]]] = []
     if sar_db is not None:
-        cols.append(("VV (dB)", sar_db, {"cmap": "gray", "vmin": -25, "vmax": 0}))
+        if sar_units == "dB":
+            lo, hi = -25.0, 0.0
+        else:  # e.g. stretched per patch: the image's own range
+            finite = sar_db[np.isfinite(sar_db)]
+            lo, hi = np.percentile(finite, [2, 98]) if finite.size else (0.0, 1.0)
+        cols.append((f"VV ({sar_units})", sar_db, {"cmap": "gray", "vmin": lo, "vmax": hi}))
     cols.append(("ground truth (grey: excluded)", label_rgb(truth), {}))
     cols += [(name, label_rgb(m), {}) for name, m in predictions.items()]
     cols.append((f"errors of {next(iter(predictions))}", errors, {}))
@@ -112,24 +119,92 @@ def write_panel(
     return path
 
 
+# Columns of the printed table: (report key, heading).
+TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
+    (keys.MEAN_IMAGE_IOU, "mean image IoU"),
+    (keys.IOU, "pooled IoU"),
+    (keys.MIOU, "mIoU (2-class)"),
+    (keys.F1, "F1"),
+    (keys.ACCURACY, "accuracy"),
+)
+TRANSLATION_COLUMNS: tuple[str, ...] = (keys.PSNR, keys.SSIM, keys.SAM, keys.RMSE)
+
+
+def _cell(value: float, interval: list[float] | None) -> str:
+    """``0.512 [0.451, 0.570]``: a score and its bootstrap interval."""
+    if interval is None:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
 def format_table(report: dict[str, Any]) -> str:
-    """A short plain-text table of the aggregate metrics of every predictor."""
+    """The evaluation as plain text: every predictor's scores with their 95% intervals,
+    the translation beside its per-band-mean baseline, oracles apart, and definitions."""
     rows = report["predictors"]
-    header = f"{report['split']} split, {report['images']} images  " + (
-        f"(epoch {report['epoch']} checkpoint)" if report.get("epoch") is not None else ""
-    )
+    info = report.get("evaluation", {})
+    header = f"{report['split']} split, {report['images']} images"
+    if info:
+        h, w = info["chip_shape"]
+        header += f" (whole {h}x{w} chips: {info['prediction']})"
+    if report.get("label_sources"):
+        header += f", labels: {'+'.join(report['label_sources'])}"
+    if report.get("epoch") is not None:
+        header += f", epoch {report['epoch']} checkpoint"
     lines = [header]
     if rows:
-        names = [keys.IOU, keys.F1, keys.PRECISION, keys.RECALL, keys.ACCURACY]
-        width = max(len(n) for n in rows) + 2
-        lines.append(" " * width + "".join(f"{n:>11}" for n in names))
+        cells = {
+            name: [_cell(m[k], m.get("ci95", {}).get(k)) for k, _ in TABLE_COLUMNS]
+            for name, m in rows.items()
+        }
+        widths = [
+            max(len(title), *(len(c[j]) for c in cells.values())) + 2
+            for j, (_, title) in enumerate(TABLE_COLUMNS)
+        ]
+        first = max(len(n) for n in rows) + 2
+        lines.append(
+            " " * first
+            + "".join(f"{t:>{wd}}" for (_, t), wd in zip(TABLE_COLUMNS, widths, strict=True))
+        )
+        for name, c in cells.items():
+            lines.append(
+                f"{name:<{first}}" + "".join(f"{v:>{wd}}" for v, wd in zip(c, widths, strict=True))
+            )
+        left_out = {
+            n: m["images_in_mean"]
+            for n, m in rows.items()
+            if m.get("images_in_mean", report["images"]) < report["images"]
+        }
+        if left_out:
+            lines.append(
+                f"mean image IoU over fewer than the {report['images']} images (no flood in "
+                "label nor prediction): " + ", ".join(f"{n} {k}" for n, k in left_out.items())
+            )
+        boot = report.get("bootstrap")
+        if boot:
+            lines.append(
+                f"[low, high]: 95% bootstrap interval over images ({boot['resamples']} "
+                f"resamples, seed {boot['seed']})"
+            )
+        for key, _ in TABLE_COLUMNS:
+            if key in report.get("definitions", {}):
+                lines.append(f"  {key}: {report['definitions'][key]}")
         for name, m in rows.items():
-            lines.append(f"{name:<{width}}" + "".join(f"{m[n]:>11.4f}" for n in names))
-    # The task's own metrics that the table does not show already (e.g. PSNR, SSIM).
-    shown = {keys.LOSS, keys.IOU, keys.F1, keys.PRECISION, keys.RECALL, keys.ACCURACY}
-    extra = {
-        k: v for k, v in report.get("task_metrics", {}).items() if k not in shown and "/" not in k
-    }
-    if extra:
-        lines.append("task metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(extra.items())))
+            if m.get("definition"):
+                lines.append(f"  {name}: {m['definition']}")
+    for title, section in (
+        ("translation", report.get("translation", {})),
+        ("oracle (its input holds the target: not a SAR-only result)", report.get("oracle", {})),
+    ):
+        scored = {n: m for n, m in section.items() if isinstance(m, dict)}
+        if not scored:
+            continue
+        lines.append(f"{title}:")
+        for name, m in scored.items():
+            values = ", ".join(
+                f"{k}={m[k]:.4f}" for k in TRANSLATION_COLUMNS if k in m and np.isfinite(m[k])
+            )
+            lines.append(f"  {name:<28}{values}")
+            lines.append(f"  {'':<28}({m['definition']})")
+        if "note" in section:
+            lines.append(f"  {section['note']}")
     return "\n".join(lines)

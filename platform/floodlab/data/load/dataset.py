@@ -12,9 +12,19 @@ from torch.utils.data import Dataset
 
 from floodlab.bands import SARKD_BANDS
 from floodlab.data import sample as S
-from floodlab.data.load.normalize import normalization_params, normalize_with_params
+from floodlab.data.load.normalize import (
+    check_sar_units,
+    normalization_params,
+    normalize_with_params,
+)
 from floodlab.data.load.store import Store, open_store
-from floodlab.data.load.transforms import augment_spatial, brightness_contrast, crop_for, pad
+from floodlab.data.load.transforms import (
+    Crop,
+    augment_spatial,
+    brightness_contrast,
+    crop_for,
+    pad,
+)
 from floodlab.errors import DataError
 from floodlab.specs import DataSpec
 
@@ -45,9 +55,13 @@ class FloodDataset(Dataset):
     Training draws a random `patch_size` crop per sample and one random flip/rotation
     applied identically to every spatial array; brightness/contrast change the image only.
     Other splits use the centred crop. Chips smaller than the patch are padded with nodata
-    (invalid labels). Band-agnostic mode (SAR-KD): in training every band of
-    `floodlab.bands.SARKD_BANDS` that the store has (or can derive) is its own
-    single-channel sample (len = chips x bands); otherwise `agnostic_val_bands`.
+    (invalid labels). `whole_chip` reads every pixel of each chip instead (evaluation:
+    `patch_size` is then ignored), and ``normalized=False`` leaves IMAGE and OPTICAL in
+    physical units with NaN at nodata and keeps NaN in TARGET where the target had no
+    data, for callers that normalise themselves (per window, like scene prediction).
+    Band-agnostic mode (SAR-KD): in training every band of `floodlab.bands.SARKD_BANDS`
+    that the store has (or can derive) is its own single-channel sample (len = chips x
+    bands); otherwise `agnostic_val_bands`.
 
     Pixels are read straight from the Zarr chunk files (`Store.read_raw`, which reads the
     converter's layout directly and anything else through zarr-python), not through Dask:
@@ -61,20 +75,44 @@ class FloodDataset(Dataset):
         split: split name (e.g. spec_data.train_split).
         train: random crops and augmentation (True) or centred crops (False).
         seed: mixed into the per-sample random generator.
+        whole_chip: samples are whole chips, not `patch_size` crops (evaluation only).
+        normalized: normalise IMAGE and OPTICAL with `norm` (False: physical values).
+        norm: normalisation parameters to apply (a trained run's, evaluated on another
+            store); default those of `spec_data` resolved against this store.
     """
 
-    def __init__(self, spec_data: DataSpec, split: str, *, train: bool, seed: int = 0):
+    def __init__(
+        self,
+        spec_data: DataSpec,
+        split: str,
+        *,
+        train: bool,
+        seed: int = 0,
+        whole_chip: bool = False,
+        normalized: bool = True,
+        norm: dict[str, Any] | None = None,
+    ):
+        if whole_chip and train:
+            raise ValueError(
+                "whole_chip reads whole chips for evaluation; training draws patch_size crops"
+            )
         self.spec = spec_data
         self.split = split
         self.train = train
         self.seed = int(seed)
+        self.whole_chip = whole_chip
+        self.normalized = normalized
         self.path = spec_data.store_path
         self._store: Store | None = None
         self._pid = -1
         store = self.store
         self._validate(store)
         self.chip_hw = store.chip_shape
-        self.norm = normalization_params(spec_data, store)
+        if norm is None:
+            self.norm = normalization_params(spec_data, store)
+        else:
+            check_sar_units(str(norm.get("mode")), store)
+            self.norm = norm
         chips = self._select_chips(store)
         self.label_sources = [str(store.label_sources[i]) for i in chips]
         self.ids = [str(store.ids[i]) for i in chips]
@@ -162,7 +200,10 @@ class FloodDataset(Dataset):
         pos, chip, band = self.samples[k]
         spec, store, rng = self.spec, self.store, self._rng(k)
         image_bands = [band] if band is not None else list(spec.image_bands)
-        crop = crop_for(self.chip_hw, spec.patch_size, rng)
+        if self.whole_chip:
+            crop = Crop((0, 0, *self.chip_hw), (0, 0, 0, 0))
+        else:
+            crop = crop_for(self.chip_hw, spec.patch_size, rng)
         label_name = None
         if spec.label == "flood":
             label_name = LABEL_ARRAY.get(self.label_sources[pos])
@@ -189,17 +230,25 @@ class FloodDataset(Dataset):
             valid = np.zeros(has_data.shape, dtype=bool)
             mask = np.zeros(has_data.shape, dtype=np.float32)
         out: dict[str, np.ndarray] = {
-            S.IMAGE: normalize_with_params(image, self.norm, "image", bands=image_bands),
+            S.IMAGE: normalize_with_params(image, self.norm, "image", bands=image_bands)
+            if self.normalized
+            else np.ascontiguousarray(image),
             S.MASK: mask,
             S.VALID: valid,
             "_has_data": has_data,
         }
         if spec.optical_bands:
             opt = phys[[at[b] for b in spec.optical_bands]]
-            out[S.OPTICAL] = normalize_with_params(opt, self.norm, "optical")
+            out[S.OPTICAL] = (
+                normalize_with_params(opt, self.norm, "optical")
+                if self.normalized
+                else np.ascontiguousarray(opt)
+            )
         if spec.target_bands:
             tgt = phys[[at[b] for b in spec.target_bands]]
             out[S.TARGET] = normalize_with_params(tgt, self.norm, "target")
+            if not self.normalized:
+                out[S.TARGET][:, ~np.isfinite(tgt).all(axis=0)] = np.nan
         if self.sar_db:
             out[S.SAR_DB] = np.ascontiguousarray(phys[at["VV"]])
         if rng is not None:

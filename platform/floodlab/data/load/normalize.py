@@ -191,6 +191,20 @@ def target(array: np.ndarray, bands: Sequence[str], mode: str, target_clip: floa
     return apply_coefficients(array, [target_coefficients(b, mode, target_clip) for b in bands])
 
 
+def check_sar_units(mode: str, store: Any) -> None:
+    """Refuse a fixed-range mode (dB ranges) on a store whose SAR is not in dB.
+
+    Raises:
+        DataError: `mode` is in FIXED_RANGE_MODES and ``store.sar_units`` is not "dB".
+    """
+    if mode in FIXED_RANGE_MODES and store.sar_units != "dB":
+        raise DataError(
+            f"data.normalize: {mode} maps fixed dB ranges, but store {store.path} holds SAR "
+            f"in {store.sar_units} (stretched per patch: absolute dB is lost); use "
+            "data.normalize: per_patch"
+        )
+
+
 def normalization_params(spec_data: Any, store: Any) -> dict[str, Any]:
     """JSON-able normalisation parameters for a data spec, resolved against a store.
 
@@ -205,12 +219,7 @@ def normalization_params(spec_data: Any, store: Any) -> dict[str, Any]:
     from floodlab.bands import SARKD_BANDS
 
     mode = spec_data.normalize
-    if mode in FIXED_RANGE_MODES and store.sar_units != "dB":
-        raise DataError(
-            f"data.normalize: {mode} maps fixed dB ranges, but store {store.path} holds SAR "
-            f"in {store.sar_units} (stretched per patch: absolute dB is lost); use "
-            "data.normalize: per_patch"
-        )
+    check_sar_units(mode, store)
     image_bands = list(spec_data.image_bands)
     if spec_data.band_agnostic:
         avail = set(store.available_bands())
