@@ -100,6 +100,8 @@ class FakeHead:
     silent_status: bool = False
     address: str = ""
     status_requests: int = 0
+    agentless_submits: int = 0  # submissions refused as by a head whose agent is starting
+    submitted: list[str] = field(default_factory=list)
     polled: asyncio.Event = field(default_factory=asyncio.Event)
     released: asyncio.Event = field(default_factory=asyncio.Event)  # set at teardown
 
@@ -120,6 +122,19 @@ class FakeHead:
             "entrypoint": "python -m floodlab.cli train spec.yaml",
         }
         return web.json_response(job)
+
+    async def package(self, request: web.Request) -> web.Response:
+        return web.Response(status=200)  # the working dir is already on the head
+
+    async def submit(self, request: web.Request) -> web.Response:
+        job = await request.json()
+        if self.agentless_submits > 0:
+            self.agentless_submits -= 1
+            return web.Response(
+                status=500, text="No available agent to submit job, please try again later."
+            )
+        self.submitted.append(job["submission_id"])
+        return web.json_response({"job_id": "raysubmit_1", "submission_id": job["submission_id"]})
 
     async def tail(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
@@ -146,6 +161,8 @@ def fake_head(request: pytest.FixtureRequest) -> Iterator[FakeHead]:
     app.router.add_get("/api/version", head.version)
     app.router.add_get("/api/jobs/{job_id}", head.job)
     app.router.add_get("/api/jobs/{job_id}/logs/tail", head.tail)
+    app.router.add_get("/api/packages/{protocol}/{name}", head.package)
+    app.router.add_post("/api/jobs/", head.submit)
     runner = web.AppRunner(app, shutdown_timeout=1.0)
     loop = asyncio.new_event_loop()
     loop.run_until_complete(runner.setup())
@@ -187,3 +204,25 @@ def test_following_stops_with_what_to_check_when_the_head_goes_silent(
     assert result.output.startswith("epoch 1\n")  # what arrived is kept
     assert f"{fake_head.address} accepted the connection but did not answer" in result.output
     assert "get_job_status a-job" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.timeout(60)
+def test_a_submission_waits_for_a_starting_heads_job_agent(
+    fake_head: FakeHead, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_head.agentless_submits = 2  # a head just started: its agent registers a bit later
+    result = CliRunner().invoke(main, ["submit", QUICKSTART, "--address", fake_head.address])
+    assert result.exit_code == 0, result.output
+    assert len(fake_head.submitted) == 1 and fake_head.submitted[0] in result.output
+
+
+@pytest.mark.timeout(60)
+def test_a_head_that_never_gets_a_job_agent_is_a_clear_error(
+    fake_head: FakeHead, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("floodlab.cluster.jobs.AGENT_WAIT_S", 0.5)
+    fake_head.agentless_submits = 10**6
+    result = CliRunner().invoke(main, ["submit", QUICKSTART, "--address", fake_head.address])
+    assert result.exit_code == 2, result.output
+    assert "no job agent for 0.5 s" in result.output and "Traceback" not in result.output
+    assert not fake_head.submitted and not (ROOT / ".floodlab-submit").exists()

@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 STAGING = ".floodlab-submit"  # holds a spec from outside the project while it is uploaded
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+# A head that has just started answers the Jobs API before its job agent registers, and
+# refuses submissions with "No available agent ... try again later" meanwhile.
+AGENT_WAIT_S = 90.0
+NO_AGENT = "No available agent"
 
 
 @dataclass(frozen=True)
@@ -190,10 +194,8 @@ def submit(
             "logging.root=s3://bucket/runs) or an absolute path on the head node to keep runs"
         )
     try:
-        _call(
+        _submit_when_an_agent_is_ready(
             client,
-            None,
-            "submit_job",
             entrypoint=command,
             submission_id=job_id,
             runtime_env=runtime_env(root, env_vars),
@@ -212,6 +214,29 @@ def submit(
                 staged.parent.rmdir()
     log.info("submitted %s to %s: %s", job_id, client.get_address(), command)
     return Submitted(job_id, client.get_address(), command, tuple(warnings))
+
+
+def _submit_when_an_agent_is_ready(client: Any, **job: Any) -> None:
+    """`submit_job`, retried while the head says it has no job agent yet (see AGENT_WAIT_S).
+
+    A refused submission creates no job, so trying again with the same submission id is
+    safe; the working directory already uploaded is found on the head and not sent again.
+    """
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        try:
+            _call(client, None, "submit_job", **job)
+            return
+        except ClusterError as e:
+            if NO_AGENT not in str(e):
+                raise
+            if time.monotonic() > deadline:
+                raise ClusterError(
+                    f"{e}: the head has had no job agent for {AGENT_WAIT_S:g} s; see its "
+                    "dashboard_agent log (`ray logs cluster` on the head) and restart the head"
+                ) from None
+        log.info("the head at %s has no job agent yet; trying again", client.get_address())
+        time.sleep(1.0)
 
 
 def list_jobs(address: str | None = None) -> list[JobRow]:
