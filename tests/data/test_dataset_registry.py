@@ -107,10 +107,13 @@ def test_derived_bands_follow_from_the_reader_bands() -> None:
     assert derivable == {
         "cloudsen12": ("NDVI", "NDWI", "MNDWI"),
         "deepflood": ("RATIO", "MAGNITUDE", "NDVI", "NDWI", "MNDWI"),
+        # A researcher's own bands decide: every derived band is possible up front.
+        "geotiff": ("RATIO", "MAGNITUDE", "NDVI", "NDWI", "MNDWI", "VV_DIFF", "VV_LOGRATIO"),
         "ombria": ("NDWI", "MNDWI", "VV_DIFF", "VV_LOGRATIO"),  # bi-temporal VV, B11/B8/B3
         "sarkd": ("RATIO", "MAGNITUDE"),  # its NDVI/NDWI are bands of the source
         "sen12ms": ("RATIO", "MAGNITUDE", "NDVI", "NDWI", "MNDWI"),
         "sen1floods11": ("RATIO", "MAGNITUDE", "NDVI", "NDWI", "MNDWI"),
+        "stac": ("RATIO", "MAGNITUDE", "NDVI", "NDWI", "MNDWI", "VV_DIFF", "VV_LOGRATIO"),
     }
     assert get_dataset("sen1floods11").synth_reader_options == {"labels": ("hand", "weak")}
 

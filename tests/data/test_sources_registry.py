@@ -56,6 +56,8 @@ READER_OPTIONS = {
     "cloudsen12": ("merge_clouds", "require"),
     "sarkd": ("nodata", "require"),
     "ombria": ("val_fraction", "val_seed", "require"),
+    "geotiff": ("images", "labels", "bands", "units", "nodata", "label_map", "splits"),
+    "stac": ("assets", "split_property", "units", "nodata", "label_map"),
 }
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -87,6 +88,96 @@ units_option = click.option(
     help="Units of the SAR input, converted to dB: db, linear (power, 10*log10) or amplitude "
     "(20*log10). Default: dB expected; values that cannot be dB are refused.",
 )
+
+
+@dataclass(frozen=True)
+class ReaderFlag:
+    """A `floodlab convert` flag that sets the reader option of the same name.
+
+    Attributes:
+        option: the reader option (the flag is ``--`` + its name with ``-`` for ``_``).
+        metavar: how the value reads in the help.
+        help: what it does, for which datasets.
+        listed: a comma-separated list, passed to the reader as a tuple.
+    """
+
+    option: str
+    metavar: str
+    help: str
+    listed: bool = False
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag, e.g. ``--label-map``."""
+        return "--" + self.option.replace("_", "-")
+
+    def value(self, text: str) -> Any:
+        """The reader option's value from the flag's text."""
+        return tuple(x.strip() for x in text.split(",") if x.strip()) if self.listed else text
+
+
+# Dedicated flags of reader options (the rest go through --option KEY=VALUE). A flag given
+# for a dataset whose reader lacks the option is refused, naming the datasets that have it.
+READER_FLAGS: tuple[ReaderFlag, ...] = (
+    ReaderFlag(
+        "images", "PATTERNS",
+        "geotiff: image file patterns under SRC, one file per chip each "
+        "('S1/*_VV_VH.tif', 'S1/*_VV.tif,S1/*_VH.tif' or 'S1/*_{band}.tif').",
+        listed=True,
+    ),
+    ReaderFlag(
+        "labels", "PATTERN|hand,weak",
+        "geotiff: label file pattern ('masks/*.tif'); sen1floods11: label sources.",
+        listed=True,
+    ),
+    ReaderFlag(
+        "bands", "VV,VH",
+        "geotiff: image band names in file order, and the values of {band} "
+        "(default: the files' band descriptions).",
+        listed=True,
+    ),
+    ReaderFlag("nodata", "VALUE", "geotiff, stac, sarkd: an image value that is nodata "
+               "besides each file's own nodata tag."),
+    ReaderFlag("label_map", "255=1,0=0,other=invalid", "geotiff, stac: raw label value -> "
+               "1/water, 0/dry or -1/invalid (default 1=water,0=dry,-1=invalid)."),
+    ReaderFlag("splits", "auto|random|FILE.csv", "geotiff: a CSV with chip,split columns; "
+               "auto: train/ val/ test/ folders in the paths, else a random grouped split."),
+    ReaderFlag("assets", "vv=VV,vh=VH,mask=label", "stac: asset key -> band, VV+VH (a "
+               "multi-band asset), * (its own band names) or label."),
+    ReaderFlag("split_property", "NAME", "stac: the item property holding the split "
+               "(default split)."),
+)  # fmt: skip
+
+
+def reader_flags(fn: F) -> F:
+    """Add every `READER_FLAGS` flag to a verb (each arrives as a keyword, None if not given)."""
+    for spec in reversed(READER_FLAGS):
+        fn = click.option(spec.flag, spec.option, default=None, metavar=spec.metavar,
+                          help=spec.help)(fn)  # fmt: skip
+    return fn
+
+
+def reader_flag_options(dataset: str, given: Mapping[str, str | None]) -> dict[str, Any]:
+    """The reader options the dedicated flags set.
+
+    Raises:
+        click.UsageError: a flag whose option the dataset's reader does not have.
+    """
+    from floodlab.data.registry import entries, get_dataset
+
+    out: dict[str, Any] = {}
+    for spec in READER_FLAGS:
+        text = given.get(spec.option)
+        if text is None:
+            continue
+        if spec.option not in get_dataset(dataset).reader_options:
+            users = [e.name for e in entries() if spec.option in e.reader_options]
+            raise click.UsageError(
+                f"{spec.flag}: the {dataset} reader has no option {spec.option!r}; "
+                f"{spec.flag} is for {', '.join(users)}."
+            )
+        out[spec.option] = spec.value(text)
+    return out
 
 
 class DatasetChoice(click.Choice):

@@ -12,6 +12,8 @@ from floodlab.cli.app import main
 from floodlab.cli.common import (
     FOLDER,
     dataset_argument,
+    reader_flag_options,
+    reader_flags,
     units_option,
     user_errors,
 )
@@ -66,7 +68,7 @@ def synth(dataset: str, out: Path, chips: int, size: int, seed: int) -> None:
     help="Chunk compression (default: none, the fastest for random reads).",
 )  # fmt: skip
 @click.option("--season", "seasons", multiple=True, help="SEN12MS season(s) to keep, e.g. winter.")
-@click.option("--labels", default=None, metavar="hand,weak", help="Sen1Floods11 label sources.")
+@reader_flags
 @click.option(
     "--option", "options", multiple=True, metavar="KEY=VALUE", help="Other reader options."
 )
@@ -76,9 +78,14 @@ def synth(dataset: str, out: Path, chips: int, size: int, seed: int) -> None:
 def convert_cmd(
     dataset: str, src: Path, out: Path, chunk: int | None, derive: str, skip_bad: bool,
     workers: int | None, scheduler: str, compression: str | None, seasons: tuple[str, ...],
-    labels: str | None, options: tuple[str, ...], seed: int, units: str | None,
+    options: tuple[str, ...], seed: int, units: str | None, **flags: str | None,
 ) -> None:  # fmt: skip
-    """Convert the raw DATASET folder SRC into a chunked Zarr store (resumable, atomic)."""
+    """Convert the raw DATASET folder SRC into a chunked Zarr store (resumable, atomic).
+
+    Your own data: `floodlab convert geotiff DIR --images 'S1/*.tif' --labels 'masks/*.tif'`
+    or `floodlab convert stac items.json --assets vv=VV,vh=VH,mask=label` (see
+    datasets/geotiff/README.md and datasets/stac/README.md).
+    """
     import yaml
     from tqdm import tqdm
 
@@ -95,8 +102,7 @@ def convert_cmd(
         reader_options[key.strip()] = yaml.safe_load(value)
     if seasons:
         reader_options["seasons"] = tuple(seasons)
-    if labels:
-        reader_options["labels"] = tuple(x.strip() for x in labels.split(",") if x.strip())
+    reader_options.update(reader_flag_options(dataset, flags))
     if units:
         reader_options["units"] = units
     kwargs: dict[str, Any] = {"chunk": chunk} if chunk else {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,8 +235,15 @@ def write_raster(
     return path
 
 
+def is_uri(path: str | Path) -> bool:
+    """True for a URI (https://, s3://, ...) or GDAL virtual path (/vsicurl/...): opened by
+    GDAL itself, not looked up on the local disk."""
+    text = str(path)
+    return text.startswith("/vsi") or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text) is not None
+
+
 def _open(path: str | Path) -> Any:
-    if not Path(path).is_file():
+    if not is_uri(path) and not Path(path).is_file():
         raise DataError(f"{path}: file does not exist; check the dataset folder is complete.")
     try:
         return rasterio.open(path)

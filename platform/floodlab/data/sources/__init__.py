@@ -13,10 +13,12 @@ from floodlab.data.registry import EntryView, get_dataset, reader_options
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader, require_modalities
 from floodlab.data.sources.cloudsen12 import CloudSEN12Reader
 from floodlab.data.sources.deepflood import DeepFloodReader
+from floodlab.data.sources.geotiff import GeoTiffReader
 from floodlab.data.sources.ombria import OmbriaReader
 from floodlab.data.sources.sarkd import SarKDReader
 from floodlab.data.sources.sen1floods11 import Sen1Floods11Reader
 from floodlab.data.sources.sen12ms import Sen12MSReader
+from floodlab.data.sources.stac import StacReader
 from floodlab.errors import ReaderOptionError
 from floodlab.specs.paths import closest
 
@@ -85,11 +87,13 @@ __all__ = [
     "ChipRef",
     "CloudSEN12Reader",
     "DeepFloodReader",
+    "GeoTiffReader",
     "OmbriaReader",
     "SarKDReader",
     "Sen1Floods11Reader",
     "Sen12MSReader",
     "SourceReader",
+    "StacReader",
     "detect_layouts",
     "get_reader",
     "reader_options",
