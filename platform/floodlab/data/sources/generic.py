@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from floodlab.bands import AUX_BANDS, S1_BANDS, S1_PRE_BANDS, S2_BANDS
+from floodlab.data.cards import DB, DatasetCard, LabelCoding, Modality, Splits
 from floodlab.data.convert.splits import canonical_split
 from floodlab.data.geotiff import IDENTITY, RasterInfo, check_aligned, nodata_mask, read_raster
 from floodlab.data.sources.base import Chip, ChipRef
@@ -321,3 +322,63 @@ def split_folder(path: str | Path, root: Path) -> tuple[str, Path] | None:
         if split in SPLIT_NAMES:
             return split, root.joinpath(*rel[: k + 1])
     return None
+
+
+NODATA_NOTE = "the file's tag, NaN, or --nodata -> NaN"
+
+
+def own_data_card(
+    *,
+    title: str,
+    source: str,
+    facts: dict[str, str],
+    files: Mapping[str, str],
+    label_source: str,
+    split_group: str,
+    split_note: str,
+    s1_note: str = "",
+    s2_note: str = "reflectance in 0..1 is refused (scale by 10000)",
+) -> DatasetCard:
+    """The card of a bring-your-own-data source: what its files may hold, in floodlab's terms.
+
+    Args:
+        files: modality ("s1", "s2", "label", and "aux" if the source reads terrain layers)
+            -> where its files come from.
+    """
+    modalities = {
+        "s1": Modality(
+            files=(files["s1"],), dtype="any (float32 for dB)", units=DB, nodata=NODATA_NOTE,
+            note=s1_note,
+        ),
+        "s2": Modality.reflectance(
+            (files["s2"],), dtype="any integer or float", nodata=NODATA_NOTE, note=s2_note
+        ),
+    }  # fmt: skip
+    if "aux" in files:
+        modalities["aux"] = Modality(
+            files=(files["aux"],), dtype="any", units="as stored", nodata="as s1"
+        )
+    modalities["label"] = Modality(
+        files=(files["label"],),
+        dtype="any, one band",
+        coding={1: "water", 0: "dry", -1: "invalid", "other": "refused, or --label-map"},
+        nodata="the file's tag -> invalid, unless --label-map lists the value",
+    )
+    return DatasetCard(
+        title=title,
+        source=source,
+        licence="that of your data",
+        citation="cite the sources of your chips",
+        facts=facts,
+        modalities=modalities,
+        label=LabelCoding(
+            source=label_source,
+            classes={-1: "invalid", 0: "dry", 1: "water"},
+            note="--label-map 255=1,0=0,other=invalid maps other codings",
+        ),
+        splits=Splits(
+            group=split_group,
+            names={"train": "train", "val": "val", "valid": "val", "test": "test"},
+            note=split_note,
+        ),
+    )

@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from floodlab.data.cards import DB, DatasetCard, LabelCoding, Modality, Splits
 from floodlab.data.geotiff import raster_info
 from floodlab.data.registry import DatasetEntry, register_dataset
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
@@ -20,6 +19,7 @@ from floodlab.data.sources.generic import (
     band_name,
     description_names,
     nodata_value,
+    own_data_card,
     read_chip,
     split_folder,
 )
@@ -233,50 +233,25 @@ def _check_same_bands(chips: Mapping[str, list[Match]]) -> None:
             )
 
 
-CARD = DatasetCard(
+CARD = own_data_card(
     title="Your own GeoTIFF chips and masks",
     source="your own folder of image and label rasters (GeoTIFF, COG, or anything GDAL reads)",
-    licence="that of your data",
-    citation="cite the sources of your chips",
     facts={
         "georeferencing": "per chip: any CRS, or none (then no CRS and the identity transform)",
         "pairing": "files are paired by what the wildcards of --images / --labels match",
     },
-    modalities={
-        "s1": Modality(
-            files=("--images patterns (default images/<chip>.tif)",),
-            dtype="any (float32 for dB)",
-            units=DB,
-            nodata="the file's tag, NaN, or --nodata -> NaN",
-            note="VV, VH (and pre-event VV_pre, VH_pre) by band name",
-        ),
-        "s2": Modality.reflectance(
-            ("--images patterns",),
-            dtype="any integer or float",
-            nodata="the file's tag, NaN, or --nodata -> NaN",
-            note="B1..B12 by band name; reflectance in 0..1 is refused (scale by 10000)",
-        ),
-        "aux": Modality(
-            files=("--images patterns",), dtype="any", units="as stored", nodata="as s1"
-        ),
-        "label": Modality(
-            files=("--labels pattern (default labels/<chip>.tif)",),
-            dtype="any, one band",
-            coding={1: "water", 0: "dry", -1: "invalid", "other": "refused, or --label-map"},
-            nodata="the file's tag -> invalid, unless --label-map lists the value",
-        ),
+    files={
+        "s1": "--images patterns (default images/<chip>.tif)",
+        "s2": "--images patterns",
+        "aux": "--images patterns",
+        "label": "--labels pattern (default labels/<chip>.tif)",
     },
-    label=LabelCoding(
-        source="the --labels file of each chip, through --label-map",
-        classes={-1: "invalid", 0: "dry", 1: "water"},
-        note="--label-map 255=1,0=0,other=invalid maps other codings",
-    ),
-    splits=Splits(
-        group="the chip itself",
-        names={"train": "train", "val": "val", "valid": "val", "test": "test"},
-        note="--splits FILE.csv (chip,split columns; unknown chips refused), else "
-        "train/ val/ test/ folders in the image paths, else random; --splits random "
-        "ignores the folders",
-    ),
+    s1_note="VV, VH (and pre-event VV_pre, VH_pre) by band name",
+    s2_note="B1..B12 by band name; reflectance in 0..1 is refused (scale by 10000)",
+    label_source="the --labels file of each chip, through --label-map",
+    split_group="the chip itself",
+    split_note="--splits FILE.csv (chip,split columns; unknown chips refused), else "
+    "train/ val/ test/ folders in the image paths, else random; --splits random "
+    "ignores the folders",
 )
 DATASET = register_dataset(DatasetEntry(GeoTiffReader, synth.write, synth.count, CARD))

@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 
 import pystac
 
-from floodlab.data.cards import DB, DatasetCard, LabelCoding, Modality, Splits
 from floodlab.data.convert.splits import canonical_split
 from floodlab.data.geotiff import is_uri, raster_info
 from floodlab.data.registry import DatasetEntry, register_dataset
@@ -25,6 +24,7 @@ from floodlab.data.sources.generic import (
     band_name,
     description_names,
     nodata_value,
+    own_data_card,
     read_chip,
 )
 from floodlab.data.synth import stac as synth
@@ -268,45 +268,21 @@ class StacReader(SourceReader):
         return read_chip(ref, names, units=self.units, nodata=self.nodata, label_map=self.label_map)
 
 
-CARD = DatasetCard(
+CARD = own_data_card(
     title="Your own chips as a STAC item collection",
     source="a local STAC ItemCollection / item JSONs whose assets are (cloud-optimised) GeoTIFFs",
-    licence="that of your data",
-    citation="cite the sources of your chips",
     facts={
         "georeferencing": "per chip, from its assets: any CRS or none",
         "assets": "--assets KEY=BAND[+BAND...]|*|label; default by asset key, eo:bands, roles",
     },
-    modalities={
-        "s1": Modality(
-            files=("item assets mapped to VV, VH (VV_pre, VH_pre)",),
-            dtype="any (float32 for dB)",
-            units=DB,
-            nodata="the file's tag, NaN, or --nodata -> NaN",
-        ),
-        "s2": Modality.reflectance(
-            ("item assets mapped to B1..B12",),
-            dtype="any integer or float",
-            nodata="the file's tag, NaN, or --nodata -> NaN",
-            note="reflectance in 0..1 is refused (scale by 10000)",
-        ),
-        "label": Modality(
-            files=("the item asset mapped to label",),
-            dtype="any, one band",
-            coding={1: "water", 0: "dry", -1: "invalid", "other": "refused, or --label-map"},
-            nodata="the file's tag -> invalid, unless --label-map lists the value",
-        ),
+    files={
+        "s1": "item assets mapped to VV, VH (VV_pre, VH_pre)",
+        "s2": "item assets mapped to B1..B12",
+        "label": "the item asset mapped to label",
     },
-    label=LabelCoding(
-        source="the label asset of each item, through --label-map",
-        classes={-1: "invalid", 0: "dry", 1: "water"},
-        note="--label-map 255=1,0=0,other=invalid maps other codings",
-    ),
-    splits=Splits(
-        group="the item itself",
-        names={"train": "train", "val": "val", "valid": "val", "test": "test"},
-        note="the item property --split-property (default split); items without it get "
-        "the random split",
-    ),
+    label_source="the label asset of each item, through --label-map",
+    split_group="the item itself",
+    split_note="the item property --split-property (default split); items without it get "
+    "the random split",
 )
 DATASET = register_dataset(DatasetEntry(StacReader, synth.write, synth.count, CARD))
