@@ -41,6 +41,17 @@ DERIVED_BANDS: dict[str, tuple[str, ...]] = {
     "VV_DIFF": ("VV", "VV_pre"),
     "VV_LOGRATIO": ("VV", "VV_pre"),
 }
+# The same formulas in words, for exported models' sidecars and model cards.
+DERIVED_FORMULAS: dict[str, str] = {
+    "RATIO": "(VH - VV) / (VH + VV) on dB values",
+    "MAGNITUDE": "sqrt((VH^2 + VV^2) / 2) on dB values",
+    "NDVI": "(B8 - B4) / (B8 + B4)",
+    "NDWI": "(B3 - B8) / (B3 + B8)",
+    "MNDWI": "(B3 - B11) / (B3 + B11)",
+    "VV_DIFF": "VV - VV_pre (dB)",
+    "VV_LOGRATIO": "(VV - VV_pre) / 10 on dB values, i.e. log10 of the intensity ratio",
+}
+assert set(DERIVED_FORMULAS) == set(DERIVED_BANDS), "DERIVED_BANDS and DERIVED_FORMULAS disagree"
 # DeepFlood auxiliary layers, stored as their own single-band arrays.
 AUX_BANDS: tuple[str, ...] = ("SLOPE", "DTM")
 

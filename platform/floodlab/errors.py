@@ -79,5 +79,9 @@ class TrainingError(FloodlabError):
     """Training stopped for a reason the user can act on (NaN loss, missing teacher, ...)."""
 
 
+class ExportError(FloodlabError):
+    """A run that cannot be exported, or an exported model that cannot be used as asked."""
+
+
 class ClusterError(FloodlabError):
     """A Ray cluster is unreachable or refused a job."""

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,6 +24,18 @@ from floodlab.specs import ExperimentSpec
 log = logging.getLogger(__name__)
 
 Stage = Callable[[str], None]
+
+
+class StageProgress(Protocol):
+    """Counted progress of the evaluation and prediction stages (the CLI draws bars)."""
+
+    def start(self, what: str, unit: str, total: int | None) -> None:
+        """Counted work of `total` `unit`s starts (the previous counted work is over)."""
+        ...
+
+    def advance(self, n: int) -> None:
+        """`n` more units are done."""
+        ...
 
 
 @dataclass
@@ -80,6 +92,7 @@ def run_main_job(
     scene_size: tuple[int, int] = (1000, 1400),
     stage: Stage = lambda _: None,
     sweep_progress: Callable[[Any], None] | None = None,
+    progress: StageProgress | None = None,
 ) -> MainJobResult:
     """Run the whole pipeline for a sweep spec and return where its outputs are.
 
@@ -89,6 +102,7 @@ def run_main_job(
         scene_size: (height, width) of the synthetic scene to map.
         stage: called with a short description as each stage starts.
         sweep_progress: forwarded to `run_sweep` for per-trial progress.
+        progress: told of the evaluation's images and the flood map's rows as they are done.
     """
     from floodlab.data.convert.prepare import ensure_store
     from floodlab.data.synth.fullscene import write_scene
@@ -96,12 +110,14 @@ def run_main_job(
     from floodlab.predict.predictor import RunPredictor
     from floodlab.predict.restore import load_trained
     from floodlab.predict.scene import predict_scene
+    from floodlab.tracking.mlflow_runs import open_target
     from floodlab.tune.tuner import run_sweep
 
     if spec.tune is None:
         raise FloodlabError(
             f"the main job runs a sweep, but spec '{spec.name}' has no tune section"
         )
+    open_target(spec)  # a wrong MLflow URI stops the job before any data is made
     stage(f"data: {spec.data.dataset} store at {spec.data.store_path}")
     store = ensure_store(spec.data)
 
@@ -117,7 +133,12 @@ def run_main_job(
 
     stage(f"evaluate: best trial {sweep.best.trial_id} on the test split")
     root = sweep.sweep_dir  # trial runs live under the sweep directory
-    report = evaluate_run(best_run, root=root)
+    report = evaluate_run(
+        best_run,
+        root=root,
+        progress=progress.advance if progress else None,
+        progress_total=(lambda n: progress.start("evaluate", "img", n)) if progress else None,
+    )
 
     stage(f"predict: flood map of a {scene_size[1]}x{scene_size[0]} synthetic scene")
     scene_dir = sweep.sweep_dir / "scene"
@@ -125,6 +146,8 @@ def run_main_job(
     trained = load_trained(best_run, root=root)
     model = RunPredictor.from_trained(trained, device="cpu")
     out = scene_dir / "flood_map.tif"
+    if progress is not None:
+        progress.start("predict", "row", scene_size[0])
     result = predict_scene(
         model.predict_fn,
         [sar],
@@ -132,6 +155,7 @@ def run_main_job(
         bands=model.bands,
         normalize=model.normalize,
         write_rgb=model.write_rgb,
+        progress=progress.advance if progress else None,
     )
     scores = score_scene(result.path, truth, sar)
     log.info("scene flood IoU %.3f (Otsu %.3f)", scores["iou"], scores["otsu_iou"])

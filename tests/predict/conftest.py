@@ -4,28 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from floodlab.data.load.dataset import FloodDataset
-from floodlab.specs import ExperimentSpec
+from floodlab.specs import ExperimentSpec, with_values
 from floodlab.tasks import build_task
 from floodlab.tracking import RunDir
 from floodlab.tracking.checkpoint import Checkpoint, write_checkpoint
 from floodlab.tracking.checkpoint_dirs import checkpoint_dir_name
 from floodlab.train.state import LoopState
 
-WriteRun = Callable[[Path, ExperimentSpec], RunDir]
+WriteRun = Callable[..., RunDir]  # (root, spec[, normalization]) -> run
 
 
-def write_untrained_run(root: Path, spec: ExperimentSpec) -> RunDir:
+def write_untrained_run(
+    root: Path, spec: ExperimentSpec, normalization: dict[str, Any] | None = None
+) -> RunDir:
     """A run as training leaves it (spec, normalisation of its training split, one
-    checkpoint), without training: the seeded initial weights are what is evaluated."""
+    checkpoint), without training: the seeded initial weights are what is evaluated.
+
+    `normalization` stands in for the training split's parameters, so a run needs no store.
+    """
     run = RunDir.create(root, spec.name, "r", spec=spec)
-    run.write_normalization(FloodDataset(spec.data, spec.data.train_split, train=True).norm)
+    if normalization is None:
+        normalization = FloodDataset(spec.data, spec.data.train_split, train=True).norm
+    run.write_normalization(normalization)
     torch.manual_seed(0)
-    task = build_task(spec)
+    # A SAR-KD student's teacher is a training-time input, outside its checkpoint.
+    task = build_task(with_values(spec, {"distill": None}) if spec.distill else spec)
     state = Checkpoint(
         task=task.state_dict(),
         optimizers={},

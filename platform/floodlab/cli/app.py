@@ -26,5 +26,15 @@ class FlowGroup(click.Group):
 
 @click.group(cls=FlowGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="floodlab")
-def main() -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show floodlab's INFO logs and Ray's own logs, notices and worker output "
+    "(hidden by default: Ray keeps them in /tmp/ray/session_latest/logs).",
+)
+def main(verbose: bool) -> None:
     """floodlab: experiments and sweeps for Earth-observation flood mapping on Ray."""
+    from floodlab.cli.output import configure_output
+
+    configure_output(verbose)

@@ -35,19 +35,28 @@ def demo_cmd(spec_path: str, overrides: tuple[str, ...], address: str | None) ->
 
     start = time.monotonic()
     spec = load_spec(spec_path, overrides)
+    bars = _Bars()
 
     def stage(text: str) -> None:
+        bars.close()
         click.echo(f"[{time.monotonic() - start:6.0f}s] {text}")
 
     def sweep_progress(p: Any) -> None:
-        if p.event in ("complete", "error"):
-            best = f", best {p.metric} {p.best_value:.3f}" if p.best_value is not None else ""
-            click.echo(
-                f"         trials {p.finished}/{p.total} done, {p.running} running, "
-                f"{p.errored} errored, {p.pruned} stopped early{best}"
-            )
+        bar = bars.bar or bars.start("trials", "trial", p.total)
+        bar.n = p.finished + p.errored
+        best = f"{p.best_value:.3f}" if p.best_value is not None else "-"
+        bar.set_postfix_str(
+            f"running {p.running}, errored {p.errored}, stopped early {p.pruned}, "
+            f"best {p.metric} {best}"
+        )
+        bar.refresh()
 
-    result = run_main_job(spec, address=address, stage=stage, sweep_progress=sweep_progress)
+    try:
+        result = run_main_job(
+            spec, address=address, stage=stage, sweep_progress=sweep_progress, progress=bars
+        )
+    finally:
+        bars.close()
     preds = result.metrics.get("predictors", {})
     click.echo("")
     click.echo(
@@ -60,6 +69,9 @@ def demo_cmd(spec_path: str, overrides: tuple[str, ...], address: str | None) ->
     click.echo("")
     click.echo(f"store:        {result.store}")
     click.echo(f"trials:       {result.trials_csv}")
+    for name in ("history.png", "importance.png"):
+        if (result.sweep_dir / name).is_file():
+            click.echo(f"{name.split('.')[0] + ':':<14}{result.sweep_dir / name}")
     click.echo(f"best spec:    {result.best_yaml}")
     click.echo(f"best run:     {result.best_run}")
     click.echo(f"report:       {result.report_dir}")
@@ -68,3 +80,30 @@ def demo_cmd(spec_path: str, overrides: tuple[str, ...], address: str | None) ->
         click.echo(f"RGB map:      {result.rgb_map}")
     click.echo(f"TensorBoard:  {result.tensorboard_command}")
     click.echo(f"done in {time.monotonic() - start:.0f}s")
+
+
+class _Bars:
+    """One progress bar at a time, below the stage lines: the sweep's trials, then the
+    evaluation's images, then the flood map's rows (`floodlab.mainjob.StageProgress`)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def start(self, what: str, unit: str, total: int | None) -> Any:
+        """Close the current bar and open one for `total` `unit`s of `what`."""
+        from tqdm import tqdm
+
+        self.close()
+        self.bar = tqdm(total=total, desc=f"         {what}", unit=unit)
+        return self.bar
+
+    def advance(self, n: int) -> None:
+        """Move the current bar `n` units on."""
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        """Close the current bar, if any."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

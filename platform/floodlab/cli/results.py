@@ -1,12 +1,17 @@
-"""Verbs that use trained runs: `evaluate` a split, `predict` whole scenes."""
+"""Verbs that use trained runs: `evaluate` a split, `predict` whole scenes, `export` a model."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from floodlab.cli.app import main
+
+if TYPE_CHECKING:
+    import numpy as np
 from floodlab.cli.common import (
     FILE,
     batch_size_option,
@@ -97,6 +102,7 @@ def evaluate_cmd(
             seed=seed,
             progress=bar.update,
             overwrite=overwrite,
+            progress_total=bar.reset,  # the number of images, for the ETA
         )
     from floodlab.predict.report import format_table
 
@@ -106,14 +112,21 @@ def evaluate_cmd(
 
 
 @main.command()
-@click.argument("run")
-@click.argument("scenes", nargs=-1, required=True, type=FILE)
+@click.argument("inputs", metavar="[RUN] SCENES...", nargs=-1, required=True)
 @click.option(
     "-o",
     "--out",
     required=True,
     type=FILE,
     help="Flood map to write: band 1 water probability, band 2 mask (float32, nodata 255).",
+)
+@click.option(
+    "--model",
+    "model_file",
+    default=None,
+    type=FILE,
+    help="Map with a model written by `floodlab export` instead of a RUN (ONNX runs on "
+    "onnxruntime, without torch); every argument is then a scene.",
 )
 @click.option(
     "--bands",
@@ -125,10 +138,9 @@ def evaluate_cmd(
 @overlap_option("Overlap of neighbouring windows (<= window/2).")
 @click.option(
     "--threshold",
-    default=0.5,
-    show_default=True,
+    default=None,
     type=click.FloatRange(0.0, 1.0),
-    help="Probability from which a pixel is water.",
+    help="Probability from which a pixel is water (default: 0.5, or the --model's own).",
 )
 @click.option("--cog", is_flag=True, help="Write a Cloud-Optimised GeoTIFF (with overviews).")
 @batch_size_option("Windows per model call.")
@@ -147,13 +159,13 @@ def evaluate_cmd(
 @overwrite_option("an existing output file (never an input scene)")
 @user_errors
 def predict(
-    run: str,
-    scenes: tuple[Path, ...],
+    inputs: tuple[str, ...],
     out: Path,
+    model_file: Path | None,
     bands: str | None,
     window: int,
     overlap: int,
-    threshold: float,
+    threshold: float | None,
     cog: bool,
     batch_size: int,
     checkpoint: str,
@@ -164,38 +176,58 @@ def predict(
     units: str | None,
     overwrite: bool,
 ) -> None:
-    """Map flood water over whole scenes: RUN's model on SCENES (one file, or one per band)."""
+    """Map flood water over whole scenes: RUN's model (or an exported --model) on SCENES
+    (one file, or one per band)."""
     from tqdm import tqdm
 
     from floodlab.data.geotiff import raster_info
-    from floodlab.predict.predictor import RunPredictor
-    from floodlab.predict.restore import load_trained
     from floodlab.predict.scene import predict_scene
     from floodlab.writable import check_output
 
-    # Before the run and the scene are read (the RGB sidecar is checked once the model is).
-    check_output(out, option="-o/--out", inputs=scenes, overwrite=overwrite)
+    if model_file is None and len(inputs) < 2:
+        raise click.UsageError("give a RUN and at least one scene, or --model FILE and scenes")
+    run = inputs[0] if model_file is None else None
+    scenes = [Path(p) for p in (inputs[1:] if model_file is None else inputs)]
+    # Before the model and the scene are read (the RGB sidecar is checked once the model is).
+    read = [*scenes, *([model_file] if model_file is not None else [])]
+    check_output(out, option="-o/--out", inputs=read, overwrite=overwrite)
     height = raster_info(scenes[0]).height
-    trained = load_trained(run, root=root, checkpoint=checkpoint)
-    model = RunPredictor.from_trained(trained, device=device)
+    predict_fn: Callable[[np.ndarray], Mapping[str, np.ndarray]]
+    normalize: Callable[[np.ndarray], np.ndarray]
+    if model_file is not None:
+        from floodlab.predict.exported import ExportedModel, physical_input
+
+        exported = ExportedModel.load(model_file)
+        predict_fn, normalize = exported.predict_fn(device), physical_input
+        model_bands, write_rgb, tags = exported.bands, exported.write_rgb, exported.tags()
+        threshold = exported.threshold if threshold is None else threshold
+    else:
+        from floodlab.predict.predictor import RunPredictor
+        from floodlab.predict.restore import load_trained
+
+        trained = load_trained(str(run), root=root, checkpoint=checkpoint)
+        model = RunPredictor.from_trained(trained, device=device)
+        predict_fn, normalize = model.predict_fn, model.normalize
+        model_bands, write_rgb = model.bands, model.write_rgb
+        tags = {"FLOODLAB_RUN": str(run), "FLOODLAB_CHECKPOINT": checkpoint}
     with tqdm(total=height, desc=f"predict {scenes[0].name}", unit="row") as bar:
         result = predict_scene(
-            model.predict_fn,
-            list(scenes),
+            predict_fn,
+            scenes,
             out,
-            bands=model.bands,
+            bands=model_bands,
             input_bands=[b.strip() for b in bands.split(",")] if bands else None,
-            normalize=model.normalize,
+            normalize=normalize,
             window=window,
             overlap=overlap,
             batch_size=batch_size,
-            threshold=threshold,
+            threshold=0.5 if threshold is None else threshold,
             cog=cog,
-            write_rgb=model.write_rgb,
+            write_rgb=write_rgb,
             address=address,
             parallel=parallel,
             use_gpu=device == "cuda",
-            tags={"FLOODLAB_RUN": str(run), "FLOODLAB_CHECKPOINT": checkpoint},
+            tags=tags,
             progress=bar.update,
             units=units,
             overwrite=overwrite,
@@ -206,3 +238,63 @@ def predict(
     )
     if result.rgb_path:
         click.echo(f"wrote {result.rgb_path} (translated RGB)")
+
+
+@main.command("export")
+@click.argument("run")
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=FILE,
+    help="Model file to write (.onnx, .pt); its sidecar FILE.json and model_card.md go beside it.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    default="onnx",
+    show_default=True,
+    type=click.Choice(["onnx", "torchscript"]),
+    help="onnx (runs on onnxruntime, no torch needed) or torchscript (torch.jit.load).",
+)
+@click.option(
+    "--threshold",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Probability from which a pixel is water, recorded for `predict --model`.",
+)
+@checkpoint_option
+@root_option
+@overwrite_option("an existing model file, its sidecar and the model card beside them")
+@user_errors
+def export_cmd(
+    run: str,
+    out: Path,
+    fmt: str,
+    threshold: float,
+    checkpoint: str,
+    root: str,
+    overwrite: bool,
+) -> None:
+    """Export RUN's model from the image alone, its normalisation inside: input (B, C, H, W)
+    float32 in the run's bands and physical units (NaN at nodata), output water probability
+    (B, 1, H, W) (FLoRA also its RGB translation); any batch, height and width."""
+    from floodlab.predict.export import export_run
+
+    click.echo(f"exporting {run} as {fmt} (tracing the model takes a while) ...")
+    result = export_run(
+        run,
+        out,
+        fmt=fmt,
+        root=root,
+        checkpoint=checkpoint,
+        threshold=threshold,
+        overwrite=overwrite,
+    )
+    click.echo(
+        f"wrote {result.path}: input {', '.join(result.bands)} -> {', '.join(result.outputs)} "
+        f"(largest difference from the run's model {result.max_abs_diff:.1g})"
+    )
+    click.echo(f"{'sidecar:':<12}{result.sidecar}")
+    click.echo(f"{'model card:':<12}{result.card}")

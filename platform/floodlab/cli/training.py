@@ -42,12 +42,17 @@ def train_cmd(
 
     from floodlab.data.convert.prepare import ensure_store
     from floodlab.specs import load_spec
+    from floodlab.tracking.mlflow_runs import open_target
     from floodlab.train.driver import train
+    from floodlab.train.progress import VALIDATE, BatchProgress
 
     spec = load_spec(spec_path, overrides)
-    # Prepared (synthesised/converted) before the epoch bar starts; `train` reuses it.
+    open_target(spec)  # a wrong MLflow URI stops here, before any data is made
+    # Prepared (synthesised/converted) before the bars start; `train` reuses it.
     store = ensure_store(spec.data)
     bar = tqdm(total=spec.trainer.epochs, desc=f"train {spec.name}", unit="epoch")
+    # Rank 0's batches within the current epoch (its own ETA), below the epoch bar.
+    batches = tqdm(desc="  epoch", unit="batch", leave=False, position=1)
 
     def progress(record: dict[str, Any]) -> None:
         bar.n = int(record["epoch"])
@@ -59,11 +64,28 @@ def train_cmd(
         )
         bar.refresh()
 
+    shown_epoch = [0]
+
+    def batch_progress(p: BatchProgress) -> None:
+        if p.epoch != shown_epoch[0] or p.done < batches.n:  # a new epoch (or a restart)
+            shown_epoch[0] = p.epoch
+            batches.reset(total=p.total)
+            batches.set_description_str(f"  epoch {p.epoch}")
+        batches.set_postfix_str("validating" if p.phase == VALIDATE else "")
+        batches.update(p.done - batches.n)
+
     try:
         result = train(
-            spec, address=address, resume=resume, workers=workers, progress=progress, store=store
+            spec,
+            address=address,
+            resume=resume,
+            workers=workers,
+            progress=progress,
+            store=store,
+            batch_progress=batch_progress,
         )
     finally:
+        batches.close()
         bar.close()
     summary = result.run.read_summary()
     best = summary.get("best", {})
@@ -73,7 +95,10 @@ def train_cmd(
         )
     click.echo(f"run:         {result.run.path}")
     click.echo(f"checkpoint:  {result.best_checkpoint}")
+    if result.run.curves_path.is_file():
+        click.echo(f"curves:      {result.run.curves_path}")
     click.echo(f"tensorboard: tensorboard --logdir {result.run.tensorboard_dir}")
+    _echo_mlflow(result.run.path)
 
 
 @main.command("tune")
@@ -148,9 +173,25 @@ def tune_cmd(
         click.echo(f"best run:    {result.best_run_dir}")
         click.echo(f"best spec:   {result.best_yaml}  (floodlab train {result.best_yaml})")
     click.echo(f"trials:      {result.trials_csv}")
+    if result.history_png is not None:
+        click.echo(f"history:     {result.history_png}")
+    if result.importance_png is not None:
+        click.echo(f"importance:  {result.importance_png}")
+    elif result.importance_note:
+        click.echo(f"importance:  none ({result.importance_note})")
     if result.pareto_csv is not None:
         click.echo(f"pareto:      {result.pareto_csv}  {result.pareto_png or ''}")
     click.echo(f"tensorboard: {result.tensorboard_command}")
+    _echo_mlflow(result.sweep_dir)
+
+
+def _echo_mlflow(folder: Any) -> None:
+    """Where the MLflow run of a run or sweep directory is, if it has one."""
+    from floodlab.tracking.mlflow_runs import MlflowSink
+
+    sink = MlflowSink.of(folder)
+    if sink is not None:
+        click.echo(f"mlflow:      run {sink.run_id} at {sink.tracking_uri}")
 
 
 @main.command("trials")

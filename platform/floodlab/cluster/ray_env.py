@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from floodlab.cluster.ray_output import log_to_driver, ray_imported, startup_concurrency
 from floodlab.errors import ClusterError
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,8 @@ def start_local_ray(*, num_cpus: int | None = None, env_vars: dict[str, str] | N
     loopback interface unless already set). One listener cannot be bound: rank 0 of every
     Ray Train run hosts torch.distributed's rendezvous store on all interfaces (README,
     "Security"). Ray's own token authentication stays as Ray sets it
-    (on for a new local Ray unless $RAY_AUTH_MODE says otherwise). The test suite's
+    (on for a new local Ray unless $RAY_AUTH_MODE says otherwise). Workers' output reaches
+    this process only when verbose (`floodlab.cluster.ray_output`). The test suite's
     session Ray is started here too.
 
     Args:
@@ -105,6 +107,8 @@ def start_local_ray(*, num_cpus: int | None = None, env_vars: dict[str, str] | N
         RuntimeError, ValueError, ConnectionError, TimeoutError: Ray failed to start.
     """
     import ray
+
+    ray_imported()  # its import made its loggers talkative again
 
     cpus = num_cpus or local_num_cpus()
     worker_env = {**(env_vars or {}), "RAY_TRAIN_V2_ENABLED": "1"}
@@ -119,9 +123,11 @@ def start_local_ray(*, num_cpus: int | None = None, env_vars: dict[str, str] | N
             include_dashboard=False,
             dashboard_host=LOOPBACK,
             _node_ip_address=LOOPBACK,
-            log_to_driver=False,
+            log_to_driver=log_to_driver(),  # workers' output only with `floodlab -v`
             configure_logging=False,
             runtime_env={"env_vars": worker_env},
+            # Oversubscribed logical CPUs are deliberate here; see `ray_output`.
+            _system_config={"worker_maximum_startup_concurrency": startup_concurrency(cpus)},
         )
     node_ip = ray.util.get_node_ip_address()
     if not is_loopback(node_ip):
@@ -147,6 +153,8 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None) -> di
     """
     import ray
 
+    ray_imported()  # its import made its loggers talkative again
+
     if ray.is_initialized():  # e.g. a test session's Ray, or a second call
         return dict(ray.cluster_resources())
     address = address or os.environ.get("RAY_ADDRESS") or None
@@ -156,7 +164,7 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None) -> di
             start_local_ray(num_cpus=num_cpus)
         else:
             log.info("connecting to the Ray cluster at %s", address)
-            kwargs: dict[str, Any] = {"address": address, "log_to_driver": False}
+            kwargs: dict[str, Any] = {"address": address, "log_to_driver": log_to_driver()}
             if not address.startswith("ray://"):
                 kwargs["configure_logging"] = False
             ray.init(runtime_env={"env_vars": env}, **kwargs)

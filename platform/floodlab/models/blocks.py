@@ -216,6 +216,34 @@ def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
     return x, (h, w)
 
 
+def adaptive_avg_pool(x: Tensor, bins: int) -> Tensor:
+    """``F.adaptive_avg_pool2d(x, bins)`` written as two small averaging matrices.
+
+    Bin ``i`` of an axis of ``n`` pixels averages pixels ``floor(i * n / bins)`` to
+    ``ceil((i + 1) * n / bins) - 1``, PyTorch's rule; the matrices are built from the
+    input's size when the graph runs, so an exported model (ONNX) pools any input size,
+    where the library op is exported with the bins of the size it was traced with.
+
+    Args:
+        x: (B, C, H, W) features.
+        bins: output side.
+
+    Returns:
+        (B, C, bins, bins).
+    """
+
+    def averaging(n: int) -> Tensor:  # (bins, n): row i averages the pixels of bin i
+        i = torch.arange(bins, device=x.device)[:, None]
+        j = torch.arange(n, device=x.device)[None, :]
+        start = (i * n) // bins
+        end = ((i + 1) * n + bins - 1) // bins
+        inside = ((j >= start) & (j < end)).to(x.dtype)
+        return inside / (end - start).to(x.dtype)
+
+    h, w = x.shape[-2:]
+    return torch.matmul(torch.matmul(averaging(h), x), averaging(w).transpose(0, 1))
+
+
 def crop_to(x: Tensor, size: tuple[int, int]) -> Tensor:
     """Crop the bottom/right padding added by `pad_to_multiple`."""
     return x[..., : size[0], : size[1]]

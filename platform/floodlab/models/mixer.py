@@ -6,7 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from floodlab.models.blocks import ConvNormAct, crop_to, init_weights, pad_to_multiple
+from floodlab.models.blocks import (
+    ConvNormAct,
+    adaptive_avg_pool,
+    crop_to,
+    init_weights,
+    pad_to_multiple,
+)
 
 # Training patches are 256x256 (SYSTEMS.md); the token-mixing MLP mixes the tokens of one
 # such patch, i.e. a (256 / patch)^2 token grid.
@@ -21,7 +27,8 @@ PSP_MIXER_BOTTLENECK = 16
 class PyramidPooling(nn.Module):
     """PSPNet pyramid pooling module: pool to several grids, reduce, upsample, concatenate.
 
-    Each bin ``b`` average-pools to b x b, reduces to ``in_ch / len(bins)`` channels with a
+    Each bin ``b`` average-pools to b x b (`adaptive_avg_pool`: exportable at any input
+    size), reduces to ``in_ch / len(bins)`` channels with a
     1x1 conv (+BN+ReLU; the 1x1 bin has no BN, whose batch statistics would be undefined
     for a single image) and upsamples bilinearly back. The output concatenates the input
     and every branch: ``2 * in_ch`` channels.
@@ -48,7 +55,7 @@ class PyramidPooling(nn.Module):
         size = x.shape[-2:]
         pooled = [
             F.interpolate(
-                branch(F.adaptive_avg_pool2d(x, b)), size=size, mode="bilinear", align_corners=False
+                branch(adaptive_avg_pool(x, b)), size=size, mode="bilinear", align_corners=False
             )
             for b, branch in zip(self.bins, self.branches, strict=True)
         ]

@@ -17,7 +17,11 @@ the model sees: the whole chip in one pass, each window when windowed). Writes i
 * ``per_image.csv``: one row per whole chip (per chip and band in band-agnostic mode)
   with its size, valid pixels, flood fraction and every predictor's scores and counts;
 * ``confusion_matrix.json`` / ``.png``: the summed confusion matrices;
-* ``best_*.png`` / ``worst_*.png``: panels of the chips with the highest/lowest model IoU.
+* ``best_*.png`` / ``worst_*.png``: panels of the chips with the highest/lowest model IoU;
+* ``reliability.png``: the reliability diagram of the model's probabilities over the same
+  valid pixels, whose expected calibration error (ECE) is in metrics.json's
+  ``calibration`` (`floodlab.predict.calibration`);
+* ``model_card.md``: the run's model card with these scores (`floodlab.predict.model_card`).
 
 Every score is masked by validity: a pixel counts when its label is valid and every input
 band has data. The baselines see exactly those pixels: Otsu thresholds each chip's own SAR
@@ -42,6 +46,7 @@ from floodlab.data import sample as S
 from floodlab.errors import DataError, OutputPathError
 from floodlab.io import write_json
 from floodlab.metrics import keys
+from floodlab.predict.calibration import write_reliability
 from floodlab.predict.chips import DEFAULT_OVERLAP, DEFAULT_WINDOW, ChipPredictor
 from floodlab.predict.report import write_confusion, write_csv, write_panel
 from floodlab.predict.scoring import (
@@ -52,6 +57,7 @@ from floodlab.predict.scoring import (
     SplitScores,
     ranked,
 )
+from floodlab.tracking.mlflow_runs import log_evaluation
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +125,14 @@ def evaluate_run(
     seed: int = 0,
     progress: Callable[[int], Any] | None = None,
     overwrite: bool = False,
+    progress_total: Callable[[int], Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a run's checkpoint on every valid pixel of a split and write the reports.
 
     The reports go to ``<run>/eval/<split>/`` (`RunDir.eval_dir`; evaluated on another
-    store: ``eval/<split>-on-<store>/``); the module docstring lists them.
+    store: ``eval/<split>-on-<store>/``); the module docstring lists them. A run tracked
+    in MLflow (``logging.mlflow``) gets every file of that folder as artefacts, under
+    ``eval/<folder name>/``.
 
     Args:
         ref: the run (directory, ``<experiment>/<run>`` or ``<experiment>/latest``).
@@ -144,6 +153,7 @@ def evaluate_run(
         seed: seed of the bootstrap resampling.
         progress: called with the number of images done after each batch.
         overwrite: replace the reports of an earlier evaluation of the same split.
+        progress_total: called once with the number of images, before the first batch.
 
     Returns:
         The report (what metrics.json holds) with ``files``: name -> written path.
@@ -190,6 +200,8 @@ def evaluate_run(
     chips = _chip_models(task, data, outputs, fuse, window, overlap, batch_size, device)
     scores = SplitScores(data, opened.sar_units, threshold, params, translation)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    if progress_total is not None:
+        progress_total(len(dataset))
     with torch.no_grad():
         for batch in loader:
             image = batch[S.IMAGE].numpy()  # (B, C, H, W) physical, NaN at nodata
@@ -227,9 +239,34 @@ def evaluate_run(
         files["confusion_matrix"], files["confusion_png"] = str(json_path), str(png_path)
         for p in _panels(out_dir, dataset, scores.rows, scores.masks, opened.sar_units):
             files[p.stem] = str(p)
+    if report.get("calibration"):
+        what = "cloud" if data.label == "cloud" else "water"
+        title = f"{spec.name}: predicted {what} probability, {split} split"
+        files["reliability"] = str(
+            write_reliability(out_dir / "reliability.png", report["calibration"], title)
+        )
+    files["model_card"] = str(_write_card(out_dir, trained, report))
     write_json(out_dir / "metrics.json", report)
     report["files"] = files
+    # Last, so that MLflow gets every file the evaluation wrote.
+    log_evaluation(trained.run.path, out_dir)
     return report
+
+
+def _write_card(out_dir: Path, trained: Any, report: dict[str, Any]) -> Path:
+    """model_card.md of the evaluated run beside its reports."""
+    from floodlab.io import atomic_write_text
+    from floodlab.predict.model_card import card_path, trained_card_text
+
+    model = trained.task.nets["model"]
+    parameters = {
+        "model": sum(p.numel() for p in model.parameters()),
+        "trained": trained.task.num_parameters(),
+    }
+    text = trained_card_text(trained, parameters, report)
+    path = card_path(out_dir)
+    atomic_write_text(path, text)
+    return path
 
 
 def _translation_output(kind: str) -> str | None:

@@ -11,6 +11,14 @@ import numpy as np
 from floodlab.predict.blend import Normalize
 
 
+def model_bands(spec: Any) -> list[str]:
+    """The bands a run's model predicts from: `data.image_bands`, or for band-agnostic
+    SAR-KD students the first of `data.agnostic_val_bands` (VV by default), as in their
+    validation."""
+    data = spec.data
+    return [data.agnostic_val_bands[0]] if data.band_agnostic else list(data.image_bands)
+
+
 class TaskPredictFn:
     """A `PredictFn` over a trained Task: numpy batch -> ``task.predict`` -> numpy outputs.
 
@@ -79,8 +87,7 @@ class RunPredictor:
         """
         from floodlab.data.load.normalize import normalize_with_params
 
-        data = trained.spec.data
-        bands = [data.agnostic_val_bands[0]] if data.band_agnostic else list(data.image_bands)
+        bands = model_bands(trained.spec)
         normalize = functools.partial(
             normalize_with_params, params=trained.normalization, which="image", bands=bands
         )

@@ -185,9 +185,21 @@ def format_table(report: dict[str, Any]) -> str:
                 f"[low, high]: 95% bootstrap interval over images ({boot['resamples']} "
                 f"resamples, seed {boot['seed']})"
             )
+        eces = {
+            n: c["ece"]
+            for n, c in report.get("calibration", {}).items()
+            if c.get("ece") is not None
+        }
+        if eces:
+            lines.append(
+                "calibration (reliability.png): "
+                + ", ".join(f"{n} ECE {e:.3f}" for n, e in eces.items())
+            )
         for key, _ in TABLE_COLUMNS:
             if key in report.get("definitions", {}):
                 lines.append(f"  {key}: {report['definitions'][key]}")
+        if eces and "ece" in report.get("definitions", {}):
+            lines.append(f"  ece: {report['definitions']['ece']}")
         for name, m in rows.items():
             if m.get("definition"):
                 lines.append(f"  {name}: {m['definition']}")

@@ -4,7 +4,8 @@
 its optical prior; Otsu; all-water), the confusion counts over the chip's valid pixels,
 writes one per-image row per chip, keeps the masks of the best and worst chips for panels,
 and turns the counts into the report's scores with bootstrap intervals
-(`floodlab.metrics.bootstrap`). Translations are scored by
+(`floodlab.metrics.bootstrap`). The model's probabilities over the same pixels are binned
+as they come (`floodlab.predict.calibration`) for its reliability diagram and ECE. Translations are scored by
 `floodlab.predict.translation_scores`.
 """
 
@@ -18,6 +19,7 @@ from floodlab.data import sample as S
 from floodlab.metrics import keys
 from floodlab.metrics.bootstrap import DEFINITIONS, bootstrap_intervals, summarise
 from floodlab.metrics.segmentation import confusion_counts, count_scores
+from floodlab.predict.calibration import ECE, ECE_DEFINITION, CalibrationCounts
 
 MODEL = "model"
 WITH_OPTICAL = "model_with_optical"
@@ -55,6 +57,7 @@ class SplitScores:
     Attributes:
         rows: one per-image CSV row per scored chip, in dataset order.
         masks: dataset index -> predictor -> (H, W) mask, for the best and worst chips.
+        calibration: model predictor -> binned probabilities of its valid pixels.
         images: chips seen so far.
     """
 
@@ -82,6 +85,7 @@ class SplitScores:
         self.sources: list[str] = []
         self.rows: list[dict[str, Any]] = []
         self.masks: dict[int, dict[str, np.ndarray]] = {}  # kept only for panel candidates
+        self.calibration: dict[str, CalibrationCounts] = {}
         self.images = 0
 
     def add(
@@ -104,6 +108,9 @@ class SplitScores:
         truth = batch[S.MASK].numpy() > 0.5  # (B, H, W)
         valid = batch[S.VALID].numpy().astype(bool)
         preds = {name: out["prob"][:, 0] >= self.threshold for name, out in outs.items()}
+        for name, out in outs.items():
+            counts = self.calibration.setdefault(name, CalibrationCounts())
+            counts.add(out["prob"][:, 0], truth, valid)
         if self.data.label == "flood" and S.SAR_DB in batch:
             preds[OTSU] = np.stack([otsu_water_mask(s) == 1 for s in batch[S.SAR_DB].numpy()])
         preds[ALL_WATER] = np.ones_like(truth)
@@ -156,8 +163,10 @@ class SplitScores:
                 s: {name: summarise(c[sources == s]) for name, c in counts.items()}
                 for s in sorted(set(self.sources))
             }
+            out["calibration"] = {n: c.report() for n, c in self.calibration.items()}
             out["definitions"] = {
                 **DEFINITIONS,
+                ECE: ECE_DEFINITION,
                 "ci95": f"95% percentile bootstrap interval over images: {resamples} resamples "
                 f"of the images with replacement (seed {seed}), every score recomputed from "
                 "the resampled images' counts; the same resamples for every predictor",

@@ -25,6 +25,7 @@ from floodlab.specs.model import (
     ResUNetSpec,
     SarKDSpec,
 )
+from floodlab.specs.tracking import MlflowSpec
 from floodlab.specs.train import (
     DistillSpec,
     EarlyStoppingSpec,
@@ -48,6 +49,7 @@ __all__ = [
     "FusionSpec",
     "LoggingSpec",
     "LossSpec",
+    "MlflowSpec",
     "ModelSpec",
     "ObjectiveSpec",
     "OptimSpec",

@@ -11,12 +11,13 @@ from floodlab.specs.data import DataSpec
 from floodlab.specs.loss import TERM_PATHS, LossSpec, resolve_loss
 from floodlab.specs.model import MODEL_KINDS, ModelSpec, family_spec, input_channels
 from floodlab.specs.paths import closest, leaf_paths
+from floodlab.specs.tracking import MlflowSpec
 from floodlab.specs.train import DistillSpec, OptimSpec, ScheduleSpec, TrainerSpec
 from floodlab.specs.tune import TuneSpec
 
 
 class LoggingSpec(StrictModel):
-    """Where runs go and what TensorBoard shows."""
+    """Where runs go, what TensorBoard shows, and optional MLflow tracking."""
 
     root: str = Field(
         "runs",
@@ -27,6 +28,10 @@ class LoggingSpec(StrictModel):
     num_images: int = Field(4, ge=1, le=32, description="Samples per image panel.")
     log_every_n_steps: int = Field(
         10, ge=1, description="Write step-level training scalars every N steps."
+    )
+    mlflow: MlflowSpec = Field(
+        default_factory=MlflowSpec,
+        description="MLflow tracking beside TensorBoard (off unless tracking_uri is set).",
     )
 
 
@@ -59,7 +64,7 @@ class ExperimentSpec(StrictModel):
         None, description="Hyperparameter sweep; None for a single training run."
     )
     logging: LoggingSpec = Field(
-        default_factory=LoggingSpec, description="Run directories and TensorBoard."
+        default_factory=LoggingSpec, description="Run directories, TensorBoard and MLflow."
     )
 
     @model_validator(mode="before")

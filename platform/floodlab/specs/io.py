@@ -18,6 +18,7 @@ from floodlab.specs.experiment import ExperimentSpec
 from floodlab.specs.loss import resolve_loss
 from floodlab.specs.model import MODEL_KINDS, family_spec
 from floodlab.specs.paths import closest, fields_of, set_path
+from floodlab.specs.tracking import SECRET_ERROR
 from floodlab.specs.tune import PARAM_TYPES
 
 _LEADING_PATH = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[A-Za-z0-9_.]+)*): (.*)$", re.S)
@@ -227,7 +228,7 @@ def format_errors(err: ValidationError, data: dict[str, Any], source: str) -> li
             msg = f"{what} `{tag}`; choose one of {list(choices)}"
         if (
             "input" in e
-            and e["type"] not in ("missing", "extra_forbidden")
+            and e["type"] not in ("missing", "extra_forbidden", SECRET_ERROR)
             and not isinstance(e["input"], dict)
         ):
             msg = f"{msg} (got {e['input']!r})"

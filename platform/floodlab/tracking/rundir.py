@@ -7,6 +7,9 @@ One run lives in ``<root>/<experiment>/<run>/``::
     metrics.jsonl        one JSON record per epoch: epoch, train/..., val/..., lr, time
     summary.json         status, best metric/epoch/checkpoint, final metrics, spec hash
     normalization.json   the normalisation parameters the model was trained with
+    curves.png           losses and validation metrics per epoch (redrawn after every epoch)
+    progress.json        rank 0's place in the current epoch (batches done of total)
+    mlflow.json          the run's MLflow run, when logging.mlflow is on
     checkpoints/         epoch_0003/{checkpoint.pt, meta.json}, ... (managed by Ray Train)
     tensorboard/         TensorBoard event files (scalars, image panels, HParams)
     workers/             rank<r>.json: which process/host/device ran each rank
@@ -41,6 +44,8 @@ HASH_FILE = "spec_hash"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 NORMALIZATION_FILE = "normalization.json"
+CURVES_FILE = "curves.png"
+PROGRESS_FILE = "progress.json"
 CHECKPOINTS_DIR = "checkpoints"
 TENSORBOARD_DIR = "tensorboard"
 WORKERS_DIR = "workers"
@@ -122,6 +127,8 @@ class RunDir(ExperimentFolder):
     metrics_path = Subpath(METRICS_FILE, "``metrics.jsonl``: one record per epoch.")
     summary_path = Subpath(SUMMARY_FILE, "``summary.json``.")
     normalization_path = Subpath(NORMALIZATION_FILE, "``normalization.json``.")
+    curves_path = Subpath(CURVES_FILE, "``curves.png``: train and validation curves per epoch.")
+    progress_path = Subpath(PROGRESS_FILE, "``progress.json``: batches done in this epoch.")
     tensorboard_dir = Subpath(TENSORBOARD_DIR, "TensorBoard event directory.")
     checkpoints_dir = Subpath(
         CHECKPOINTS_DIR, "Where checkpoint directories live (Ray Train's storage for this run)."

@@ -19,7 +19,9 @@ from floodlab.cluster.ray_env import ensure_ray
 from floodlab.errors import ClusterError, FloodlabError, SpecError, TrainingError
 from floodlab.specs import ExperimentSpec, spec_to_dict, with_values
 from floodlab.tracking import RunDir
+from floodlab.tracking.mlflow_runs import end_run, open_target, start_spec_run
 from floodlab.train.hooks import FAULT_ENV
+from floodlab.train.progress import BatchProgress, read_progress
 from floodlab.train.worker import train_fn_per_worker
 
 if TYPE_CHECKING:
@@ -243,14 +245,30 @@ def _with_note(error: FloodlabError, note: str) -> FloodlabError:
 
 
 class _MetricsFollower(threading.Thread):
-    """Calls `progress(record)` for every new line of a run's metrics.jsonl."""
+    """Calls `progress(record)` for every new line of a run's metrics.jsonl, and
+    `batch_progress(p)` whenever rank 0's progress.json changes."""
 
-    def __init__(self, run: RunDir, progress: Callable[[dict[str, Any]], None], skip: int):
+    def __init__(
+        self,
+        run: RunDir,
+        progress: Callable[[dict[str, Any]], None] | None,
+        skip: int,
+        batch_progress: Callable[[BatchProgress], None] | None = None,
+    ):
         super().__init__(daemon=True, name="floodlab-progress")
         self.rundir, self.progress, self.seen = run, progress, skip
+        self.batch_progress = batch_progress
+        self.last_batch: BatchProgress | None = read_progress(run.progress_path)
         self.stopping = threading.Event()
 
     def poll(self) -> None:
+        if self.batch_progress is not None:
+            current = read_progress(self.rundir.progress_path)
+            if current is not None and current != self.last_batch:
+                self.last_batch = current
+                self.batch_progress(current)
+        if self.progress is None:
+            return
         records = self.rundir.read_metrics()
         if len(records) < self.seen:  # a restart truncated records it will re-run
             self.seen = len(records)
@@ -276,8 +294,15 @@ def train(
     workers: int | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
     store: Path | None = None,
+    batch_progress: Callable[[BatchProgress], None] | None = None,
 ) -> TrainResult:
     """Train one spec on Ray (a local in-process Ray unless `address` names a cluster).
+
+    With ``logging.mlflow.tracking_uri`` set, the store is opened first (a wrong URI
+    stops here, before data and Ray), the run gets an MLflow run (params: the spec's
+    dotted paths and its hash; rank 0 logs every epoch record with the epoch as step;
+    artefacts: the resolved spec, summary.json, curves.png), ended FINISHED, FAILED or
+    KILLED with the run.
 
     Args:
         spec: the validated spec.
@@ -288,6 +313,8 @@ def train(
         progress: called with each epoch record as rank 0 writes it.
         store: the spec's store when the caller prepared it already (`ensure_store`);
             default: prepared here.
+        batch_progress: called whenever rank 0 reports its place in an epoch (batches
+            done of total, about twice a second at most).
 
     Returns:
         The run directory, the last epoch's metrics and the best checkpoint.
@@ -301,6 +328,7 @@ def train(
 
     if workers is not None:
         spec = with_values(spec, {"trainer.num_workers": workers}, "--workers")
+    tracking = open_target(spec)  # a wrong MLflow URI stops the run before anything starts
     if store is None:
         store = ensure_store(spec.data)
     ensure_ray(address)
@@ -312,12 +340,22 @@ def train(
         run = RunDir.create(spec.logging.root, spec.name, spec=spec)
     _preflight(spec, run, store)
     trainer = build_trainer(spec, run, store=store, resume_from=resume_from)
+    mlflow = None
+    if tracking is not None:
+        mlflow = start_spec_run(tracking, run, spec, "run")
     follower = None
-    if progress is not None:
-        follower = _MetricsFollower(run, progress, skip=len(run.read_metrics()))
+    if progress is not None or batch_progress is not None:
+        follower = _MetricsFollower(
+            run, progress, skip=len(run.read_metrics()), batch_progress=batch_progress
+        )
         follower.start()
+    status = "FAILED"  # the MLflow run's end, unless fit() returns or is interrupted
     try:
         result = trainer.fit()
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
     except TrainingFailedError as e:
         user = user_error_of(e)
         run.write_summary({**run.read_summary(), "status": "failed", "error": str(user or e)})
@@ -331,10 +369,14 @@ def train(
     finally:
         if follower is not None:
             follower.stop()
+        if mlflow is not None and status != "FINISHED":
+            end_run(mlflow, run, status)
     run.mark_latest()
     summary = run.read_summary()
     summary["checkpoints"] = [str(c["path"]) for c in run.checkpoints()]
     run.write_summary(summary)
+    if mlflow is not None:
+        end_run(mlflow, run, status)
     return TrainResult(
         run=run, metrics=dict(result.metrics or {}), best_checkpoint=run.best_checkpoint()
     )

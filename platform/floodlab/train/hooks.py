@@ -3,7 +3,9 @@
 Rank 0 writes each checkpoint, complete, straight into Ray's storage for the run
 (``<run>/checkpoints/epoch_NNNN/``, atomically: `floodlab.tracking.checkpoint.write_checkpoint`)
 and then reports it to Ray with ``NO_UPLOAD``, which only registers it; every rank reports
-its epoch record. Rank 0 alone writes metrics.jsonl, summary.json and TensorBoard events.
+its epoch record. Rank 0 alone writes metrics.jsonl, summary.json, TensorBoard events and
+curves.png (redrawn after every epoch), and logs each epoch record to the run's MLflow run
+when the driver recorded one in the run directory (``mlflow.json``).
 
 Fault injection (for testing fault tolerance on a real cluster): with
 ``FLOODLAB_FAULT_KILL="<rank>:<epoch>[:<when>]"`` in the driver's environment, that rank
@@ -31,6 +33,8 @@ from floodlab.specs import ExperimentSpec
 from floodlab.tasks.base import Task
 from floodlab.tracking.checkpoint import Checkpoint, write_checkpoint
 from floodlab.tracking.checkpoint_dirs import checkpoint_dir_name
+from floodlab.tracking.curves import plot_curves
+from floodlab.tracking.mlflow_runs import MlflowSink
 from floodlab.tracking.rundir import RunDir
 from floodlab.tracking.tensorboard import TensorBoardWriter
 from floodlab.train.state import LoopState
@@ -97,7 +101,10 @@ class WorkerHooks:
         self.started = time.time()
         self.marked_latest = not mark_latest  # True: nothing (more) to mark
         self.tb: TensorBoardWriter | None = None
+        self.mlflow: MlflowSink | None = None
+        self.curves_failed = False
         if rank == 0:
+            self.mlflow = MlflowSink.of(run.path)
             # A restart re-runs the epochs after its checkpoint: drop their old records
             # and hide their old TensorBoard events, so nothing is duplicated.
             run.truncate_metrics(after_epoch=start.epoch)
@@ -130,6 +137,9 @@ class WorkerHooks:
         epoch = state.epoch
         if self.rank == 0:
             self.run.append_metrics(record)
+            self._curves()
+            if self.mlflow is not None:
+                self.mlflow.log_metrics(record, step=epoch)
             if self.tb is not None:
                 self.tb.scalars(
                     {
@@ -184,6 +194,16 @@ class WorkerHooks:
         self._maybe_fault(epoch, "after_report")
 
     # -- helpers ----------------------------------------------------------------------------
+    def _curves(self) -> None:
+        """Redraw curves.png from metrics.jsonl; a plotting failure never stops training."""
+        if self.curves_failed:
+            return
+        try:
+            plot_curves(self.run.read_metrics(), self.run.curves_path, title=self.run.name)
+        except Exception:
+            self.curves_failed = True
+            log.warning("could not draw %s; training goes on", self.run.curves_path, exc_info=True)
+
     @torch.no_grad()
     def _panels(self, step: int) -> None:
         if self.panel_batch is None or self.tb is None:

@@ -2,8 +2,8 @@
 
 Every rank trains on a disjoint shard, reduces its losses/metrics with the others and calls
 `ray.train.report` once per epoch through its `floodlab.train.hooks.WorkerHooks`; rank 0
-alone writes checkpoints, metrics.jsonl, summary.json, TensorBoard events and
-normalization.json.
+alone writes checkpoints, metrics.jsonl, summary.json, TensorBoard events, curves.png,
+normalization.json and progress.json (its place in the epoch, for the driver's bar).
 
 Checkpoints: rank 0 writes each one, complete, straight into Ray's storage for the run
 (``<run>/checkpoints/epoch_NNNN/``, atomically: `floodlab.tracking.checkpoint.write_checkpoint`)
@@ -32,6 +32,7 @@ from floodlab.tracking.checkpoint import Checkpoint, load_checkpoint
 from floodlab.tracking.rundir import RunDir
 from floodlab.train.hooks import WorkerHooks, parse_fault
 from floodlab.train.loop import fit
+from floodlab.train.progress import ProgressLoader
 from floodlab.train.state import LoopState
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,14 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
 
     sampler.set_epoch(start.epoch + 1)
     _record_worker(run, rank, world, device, list(sampler), start)
+    batches: Any = train_loader
+    if rank == 0:  # the driver's batch progress bar reads rank 0's progress.json
+        batches = ProgressLoader(
+            train_loader,
+            run.progress_path,
+            first_epoch=start.epoch + 1,
+            limit=t.limit_train_batches,
+        )
     panel_batch = None
     if rank == 0:
         if not run.normalization_path.is_file():
@@ -181,7 +190,7 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
     fit(
         task,
         spec,
-        train_loader,
+        batches,
         val_loader,
         device=device,
         hooks=hooks,

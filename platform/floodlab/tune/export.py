@@ -1,4 +1,5 @@
-"""What a sweep leaves behind: trials.csv, best.yaml, pareto.csv/png, sweep.json, the result."""
+"""What a sweep leaves behind: trials.csv, best.yaml, pareto.csv/png, history.png,
+importance.png, sweep.json, the result."""
 
 from __future__ import annotations
 
@@ -41,6 +42,9 @@ class SweepResult:
     pareto_png: Path | None = None
     interrupted: bool = False
     counts: dict[str, int] = field(default_factory=dict)
+    history_png: Path | None = None
+    importance_png: Path | None = None
+    importance_note: str = ""  # why importance.png was not drawn
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -71,7 +75,10 @@ def export_results(
     max_concurrent: int | None = None,
     cpus_per_trial: float | None = None,
 ) -> SweepResult:
-    """Write trials.csv, best.yaml, pareto.csv/png (multi-objective) and sweep.json."""
+    """Write trials.csv, best.yaml, pareto.csv/png (multi-objective), history.png,
+    importance.png (`floodlab.tune.plots`) and sweep.json."""
+    from floodlab.tune.plots import write_sweep_plots
+
     assert spec.tune is not None
     tune = spec.tune
     trials_csv = sweep_dir / res.TRIALS_CSV
@@ -83,6 +90,7 @@ def export_results(
     pareto_csv = pareto_png = None
     if len(tune.objectives) > 1:
         pareto_csv, pareto_png = res.write_pareto(sweep_dir, records, tune)
+    plots = write_sweep_plots(sweep_dir, records, tune, title=f"{spec.name} {sweep_dir.name}")
     counts = res.status_counts(records)
     ended = sum(counts.get(s, 0) for s in (*res.FINISHED, res.ERROR))
     interrupted = ended < tune.num_trials
@@ -113,7 +121,10 @@ def export_results(
                 "best_yaml": res.BEST_YAML if best_yaml else None,
                 "pareto_csv": res.PARETO_CSV if pareto_csv else None,
                 "pareto_png": res.PARETO_PNG if pareto_png else None,
+                "history_png": plots["history_png"],
+                "importance_png": plots["importance_png"],
             },
+            "importance_note": plots["importance_note"] or None,
         },
     )
     return SweepResult(
@@ -127,4 +138,7 @@ def export_results(
         pareto_png=pareto_png,
         interrupted=interrupted,
         counts=counts,
+        history_png=sweep_dir / plots["history_png"] if plots["history_png"] else None,
+        importance_png=sweep_dir / plots["importance_png"] if plots["importance_png"] else None,
+        importance_note=plots["importance_note"],
     )

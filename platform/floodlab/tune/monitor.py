@@ -1,4 +1,5 @@
-"""Tune-side bookkeeping of a sweep: which trials ASHA pruned, trials.csv as trials end, progress."""
+"""Tune-side bookkeeping of a sweep: which trials ASHA pruned, trials.csv and the trials'
+MLflow runs as trials end, progress."""
 
 from __future__ import annotations
 
@@ -183,6 +184,17 @@ class SweepMonitor(Callback):
                 logger.warning("could not release trial %s's resources", trial_id, exc_info=True)
         return waiting
 
+    def _end_child_run(self, trial: Trial, status: str, outcome: str) -> None:
+        """End a trial's child MLflow run (FINISHED, FAILED or KILLED) with its summary and
+        curves; `outcome` (completed, pruned, failed, interrupted) becomes a tag."""
+        from floodlab.tracking.mlflow_runs import MlflowSink, end_run
+
+        run = SweepDir(self.sweep_dir).trial(trial.trial_id)
+        sink = MlflowSink.of(run.path)
+        if sink is not None:
+            sink.set_tags({"floodlab.outcome": outcome})
+            end_run(sink, run, status)
+
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
         """Release the workers of trials that ended since the last step."""
         if self._releasing:
@@ -212,6 +224,8 @@ class SweepMonitor(Callback):
         if trial.trial_id in self.pruned:
             self._add_hparams_session(trial, "pruned")
         self._write_csv(trials)
+        pruned = trial.trial_id in self.pruned
+        self._end_child_run(trial, "FINISHED", "pruned" if pruned else "completed")
         self._notify(trials, "complete", trial)
 
     def on_trial_error(
@@ -228,6 +242,7 @@ class SweepMonitor(Callback):
         if record.epochs > 0:
             self._add_hparams_session(trial, "failure")
         self._write_csv(trials)
+        self._end_child_run(trial, "FAILED", "failed")
         self._notify(trials, "error", trial)
 
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
@@ -235,6 +250,9 @@ class SweepMonitor(Callback):
         session = self._session()
         if session is not None:
             session.final_trials = list(trials)
+        for trial in trials:  # still running when the sweep ended: interrupted
+            if trial.trial_id not in self.completed and trial.status != "ERROR":
+                self._end_child_run(trial, "KILLED", "interrupted")
         # Trials stopped by the end of the sweep (or an interruption) die now; give their
         # controllers a few seconds to be reported dead, then free their workers.
         waiting = {t.trial_id for t in trials}

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from floodlab.io import atomic_write_text
 from floodlab.specs import validate_data
 from floodlab.specs.tune import TuneSpec
+from floodlab.tracking.rundir import RunDir
 from floodlab.tracking.sweepdir import SweepDir
 from floodlab.tune.results import (
     ERROR,
@@ -99,6 +100,7 @@ def sweep_trial(
         spec = apply_point(base, dict(config), source=str(run.path))
         run.path.mkdir(parents=True, exist_ok=True)
         run.write_spec(spec)
+        _start_child_run(sweep, run, trial_id, dict(config))
         assert spec.tune is not None
         required = [o.metric for o in spec.tune.objectives]
         required += [m for m in [spec.tune.pruning_metric()[0]] if m not in required]
@@ -124,6 +126,35 @@ def sweep_trial(
     except Exception as e:
         atomic_write_text(error_file, short_error(e) + "\n")
         raise
+
+
+def _start_child_run(sweep: SweepDir, run: RunDir, trial_id: str, point: dict[str, Any]) -> None:
+    """The trial's child MLflow run under the sweep's parent run (params: the sampled values),
+    recorded in the trial's run directory for its rank 0; none when the sweep has no
+    MLflow run. A store that fails now costs the trial its MLflow run, never its training
+    (the sweep's driver checked the store before the first trial)."""
+    from floodlab.errors import FloodlabError
+    from floodlab.tracking.mlflow_runs import MlflowSink, start_run, target_of
+
+    target, parent = target_of(sweep.path), MlflowSink.of(sweep.path)
+    if target is None or parent is None:
+        return
+    try:
+        child = start_run(
+            target,
+            run.path,
+            name=trial_id,
+            params=point,
+            tags={
+                "floodlab.kind": "trial",
+                "floodlab.trial_id": trial_id,
+                "floodlab.spec_hash": run.spec_hash() or "",
+            },
+            parent_run_id=parent.run_id,
+        )
+        child.log_artifact(run.spec_path)
+    except FloodlabError as e:
+        logger.warning("trial %s trains without its MLflow run: %s", trial_id, e)
 
 
 def _check_objectives(records: list[dict[str, Any]], required: list[str]) -> None:

@@ -10,8 +10,12 @@ created)::
     trials.csv       every trial: params, final and best metrics, status, epochs, run dir
     best.yaml        the best trial's full spec, `tune: null`, ready for `floodlab train`
     pareto.csv/png   multi-objective sweeps: the non-dominated trials and their plot
+    history.png      each objective per trial in completion order, with the running best
+    importance.png   Optuna's parameter importances (from 2 finished trials and 2 params)
     sweep.json       summary: counts, best trial, files
     events.*.hparams the HParams experiment (domains of the searched params)
+    mlflow.json      the sweep's parent MLflow run, when logging.mlflow is on (each trial's
+                     run directory holds its child run's)
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ if TYPE_CHECKING:
     from ray.tune.experiment import Trial
     from ray.tune.schedulers import TrialScheduler
     from ray.tune.search.optuna import OptunaSearch
+
+    from floodlab.tracking.mlflow_runs import MlflowSink, MlflowTarget
 
 logger = logging.getLogger(__name__)
 
@@ -213,6 +219,10 @@ def run_sweep(
 ) -> SweepResult:
     """Run (or resume) the sweep `spec.tune` describes and export its results.
 
+    With ``logging.mlflow.tracking_uri`` set, the sweep is a parent MLflow run (params: the
+    sweep spec's dotted paths and hash; artefacts: the spec and the result files; metrics:
+    the best trial's objectives) and each trial a child run (params: its sampled values).
+
     Failing trials (invalid sampled combinations, NaN losses, worker failures) are recorded
     as ERROR and the sweep goes on. An interruption (Ctrl+C) stops the sweep after saving
     Tune's state; `resume=True` continues it: finished trials are kept, unfinished ones run
@@ -252,11 +262,13 @@ def run_sweep(
 
     from floodlab.cluster.ray_env import ensure_ray
     from floodlab.data.convert.prepare import ensure_store
+    from floodlab.tracking.mlflow_runs import open_target
     from floodlab.tune.monitor import SESSIONS, SweepMonitor, SweepSession
 
     if resume:
         sweep = find_sweep(spec, sweep_id)
         _check_same_spec(spec, sweep)
+    tracking = open_target(spec)  # a wrong MLflow URI stops the sweep before anything starts
     # Prepare the store once, here, and hand its path to every trial, so concurrent trials
     # never race to create it; check that a trial fits on the cluster before anything of a
     # new sweep is written.
@@ -316,22 +328,68 @@ def run_sweep(
         plan.cpus_per_trial,
         plan.worker_cpus,
     )
+    parent = _start_parent_run(tracking, spec, sweep) if tracking is not None else None
     session = SweepSession(progress=progress)
     SESSIONS[str(sweep_dir)] = session
     try:
         tuner.fit()
+    except BaseException as e:
+        if parent is not None:
+            parent.end("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
+        raise
     finally:
         SESSIONS.pop(str(sweep_dir), None)
     if session.monitor is None:
+        if parent is not None:
+            parent.end("FAILED")
         raise FloodlabError(f"{sweep_dir}: Ray Tune ended without reporting its trials")
     records = [session.monitor.record(t) for t in session.final_trials]
-    return export_results(
+    result = export_results(
         spec,
         sweep_dir,
         records,
         max_concurrent=plan.max_concurrent,
         cpus_per_trial=plan.cpus_per_trial,
     )
+    if parent is not None:
+        _end_parent_run(parent, result)
+    return result
+
+
+def _start_parent_run(tracking: MlflowTarget, spec: ExperimentSpec, sweep: SweepDir) -> MlflowSink:
+    """The sweep's parent MLflow run (continued on --resume), with the sweep spec logged."""
+    from floodlab.tracking.mlflow_runs import start_spec_run
+
+    parent = start_spec_run(tracking, sweep, spec, "sweep")
+    return parent
+
+
+def _end_parent_run(parent: MlflowSink, result: SweepResult) -> None:
+    """Log the sweep's result files and best objectives into its parent run, and end it."""
+    from floodlab.tune.results import SWEEP_JSON
+
+    for path in (
+        result.trials_csv,
+        result.best_yaml,
+        result.history_png,
+        result.importance_png,
+        result.pareto_csv,
+        result.pareto_png,
+        result.sweep_dir / SWEEP_JSON,
+    ):
+        if path is not None:
+            parent.log_artifact(path)
+    assert result.spec.tune is not None
+    best = {
+        f"best/{o.metric}": result.best_metrics[o.metric]
+        for o in result.spec.tune.objectives
+        if o.metric in result.best_metrics
+    }
+    if best:
+        parent.log_metrics(best, step=0)
+    if result.best is not None:
+        parent.set_tags({"floodlab.best_trial": result.best.trial_id})
+    parent.end("KILLED" if result.interrupted else "FINISHED")
 
 
 def _hparams_metrics(tune: TuneSpec) -> list[str]:

@@ -49,6 +49,8 @@ MODES: tuple[str, ...] = ("zscore", "per_patch", "sarkd_clip", "minus1_1", "clip
 FIXED_RANGE_MODES: tuple[str, ...] = ("sarkd_clip", "minus1_1", "clip4000")  # dB ranges for SAR
 # Coefficients of a band standardised by each sample's own valid pixels.
 PER_PATCH: dict[str, Any] = {"lo": None, "hi": None, "per_patch": True}
+# A per-patch band whose standard deviation is below this is constant: it is only centred.
+PER_PATCH_MIN_STD = 1e-6
 Which = Literal["image", "optical", "target"]
 
 SARKD_DB_RANGE = (-22.225, 0.0)  # dB, SAR-KD's published clip
@@ -141,7 +143,7 @@ def _standardise(x: np.ndarray) -> np.ndarray:
         return np.zeros(x.shape, dtype=np.float32)
     values = x[finite].astype(np.float64)
     mean, std = values.mean(), values.std()
-    return ((x - mean) / (std if std > 1e-6 else 1.0)).astype(np.float32)
+    return ((x - mean) / (std if std > PER_PATCH_MIN_STD else 1.0)).astype(np.float32)
 
 
 def apply_coefficients(array: np.ndarray, coefs: Sequence[Mapping[str, Any]]) -> np.ndarray:
@@ -269,6 +271,25 @@ def normalize_with_params(
     Returns:
         (C, H, W) float32.
     """
+    return apply_coefficients(array, saved_coefficients(params, which, bands))
+
+
+def saved_coefficients(
+    params: Mapping[str, Any], which: Which = "image", bands: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """The saved per-band coefficients (`normalization_params`) of some bands, in order.
+
+    Args:
+        params: the saved parameters.
+        which: "image", "optical" or "target".
+        bands: the bands wanted; default: every band of the section, in its order.
+
+    Returns:
+        One coefficient set per band, as `apply_coefficients` takes them.
+
+    Raises:
+        DataError: the section is missing or does not cover a band.
+    """
     if which not in params:
         raise DataError(
             f"normalisation parameters have no '{which}' section (have: "
@@ -283,4 +304,4 @@ def normalize_with_params(
             f"normalisation parameters '{which}' do not cover band(s) {missing}; "
             f"they hold {section['bands']}"
         )
-    return apply_coefficients(array, [by_band[b] for b in names])
+    return [dict(by_band[b]) for b in names]
