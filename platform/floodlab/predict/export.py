@@ -281,7 +281,7 @@ def sidecar_for(
     """The JSON sidecar of an exported model: what it takes and returns and where it came
     from (read by `floodlab.predict.exported.ExportedModel`)."""
     from floodlab.data.load.normalize import saved_coefficients
-    from floodlab.predict.model_card import band_unit, derived_formulas, training_sar_units
+    from floodlab.predict.card_sections import band_unit, derived_formulas, training_sar_units
 
     spec = trained.spec
     bands = model_bands(spec)

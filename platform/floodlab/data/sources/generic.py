@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from floodlab.bands import AUX_BANDS, S1_BANDS, S1_PRE_BANDS, S2_BANDS
 from floodlab.data.cards import DB, DatasetCard, LabelCoding, Modality, Splits
 from floodlab.data.convert.splits import canonical_split
 from floodlab.data.geotiff import IDENTITY, RasterInfo, check_aligned, nodata_mask, read_raster
-from floodlab.data.sources.base import Chip, ChipRef
+from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.data.units import sar_to_db
 from floodlab.errors import DataError
 
@@ -52,6 +52,22 @@ def as_list(value: str | Sequence[str] | None) -> tuple[str, ...]:
         return ()
     items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
     return tuple(s.strip() for s in items if s.strip())
+
+
+def key_value_pairs(text: str, option: str, form: str) -> list[tuple[str, str]]:
+    """``a=b,c=d`` as [(a, b), (c, d)], stripped.
+
+    Raises:
+        ValueError: an entry without ``=``, or with an empty side, naming `option` and the
+            `form` its entries take.
+    """
+    pairs = []
+    for item in as_list(text):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"{option} entry {item!r} is not {form}")
+        pairs.append((key.strip(), value.strip()))
+    return pairs
 
 
 def band_name(name: str, where: str) -> str:
@@ -107,12 +123,7 @@ class LabelMap:
         if spec is None or (isinstance(spec, str) and not spec.strip()):
             return DEFAULT_LABEL_MAP
         if isinstance(spec, str):
-            pairs = []
-            for item in as_list(spec):
-                key, sep, target = item.partition("=")
-                if not sep:
-                    raise ValueError(f"label_map entry {item!r} is not VALUE=CLASS (e.g. 255=1)")
-                pairs.append((key.strip(), target.strip()))
+            pairs = key_value_pairs(spec, "label_map", "VALUE=CLASS (e.g. 255=1)")
         else:
             pairs = [(str(k).strip(), str(v).strip()) for k, v in spec.items()]
         values: dict[float, int] = {}
@@ -322,6 +333,34 @@ def split_folder(path: str | Path, root: Path) -> tuple[str, Path] | None:
         if split in SPLIT_NAMES:
             return split, root.joinpath(*rel[: k + 1])
     return None
+
+
+class OwnDataReader(SourceReader):
+    """What the geotiff and stac readers share: floodlab's band names for a researcher's
+    bands, the `nodata` and `label_map` options, and reading a chip from its files.
+
+    Subclasses list every option in their own signature (the CLI and its errors name them
+    from it) and pass them all on to this constructor.
+    """
+
+    bands: ClassVar[dict[str, tuple[str, ...]]] = GENERIC_BANDS
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        nodata: float | str | None = None,
+        label_map: str | Mapping[Any, Any] | None = None,
+        **options: Any,
+    ):
+        super().__init__(root, nodata=nodata, label_map=label_map, **options)
+        self.nodata = nodata_value(nodata)
+        self.label_map = LabelMap.parse(label_map)
+
+    def read_files(self, ref: ChipRef, names: Sequence[tuple[str, ...]]) -> Chip:
+        """`read_chip` with this reader's units, nodata and label map."""
+        assert isinstance(ref, ImageRef)
+        return read_chip(ref, names, units=self.units, nodata=self.nodata, label_map=self.label_map)
 
 
 NODATA_NOTE = "the file's tag, NaN, or --nodata -> NaN"

@@ -5,22 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from floodlab.data.geotiff import raster_info
 from floodlab.data.registry import DatasetEntry, register_dataset
-from floodlab.data.sources.base import Chip, ChipRef, SourceReader
+from floodlab.data.sources.base import Chip, ChipRef
 from floodlab.data.sources.generic import (
     BAND_MODALITY,
-    GENERIC_BANDS,
     ImageRef,
-    LabelMap,
+    OwnDataReader,
     as_list,
     band_name,
     description_names,
-    nodata_value,
     own_data_card,
-    read_chip,
     split_folder,
 )
 from floodlab.data.sources.patterns import (
@@ -39,7 +36,7 @@ SPLIT_RULES = ("auto", "random")
 SYNTH_HINT = "`floodlab synth geotiff --out DIR` writes a synthetic folder in the default layout"
 
 
-class GeoTiffReader(SourceReader):
+class GeoTiffReader(OwnDataReader):
     """Your own chips: image and label GeoTIFFs (or any raster GDAL reads) under one folder.
 
     Files are paired by patterns (`floodlab.data.sources.patterns`): each image pattern
@@ -70,7 +67,6 @@ class GeoTiffReader(SourceReader):
     """
 
     name = "geotiff"
-    bands: ClassVar[dict[str, tuple[str, ...]]] = GENERIC_BANDS
     split_layout = "a CSV given with --splits, or train/, val/, test/ folders in the image paths"
 
     def __init__(
@@ -94,8 +90,6 @@ class GeoTiffReader(SourceReader):
         self.labels = [FilePattern.parse(t, "labels", banded_ok=False) for t in as_list(labels)]
         if not self.labels:
             raise ValueError("labels: give a pattern, e.g. --labels 'masks/*.tif'")
-        self.nodata = nodata_value(nodata)
-        self.label_map = LabelMap.parse(label_map)
         self.splits = splits.strip() if isinstance(splits, str) and splits.strip() else "auto"
 
     @classmethod
@@ -208,7 +202,7 @@ class GeoTiffReader(SourceReader):
         else:
             given = {p: description_names(raster_info(p)) for p, _ in named}
         names = [known or given[p] for p, known in zip(files, ref.bands, strict=True)]
-        return read_chip(ref, names, units=self.units, nodata=self.nodata, label_map=self.label_map)
+        return self.read_files(ref, names)
 
 
 def _band_order(matches: list[Match]) -> list[Match]:

@@ -7,26 +7,16 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pystac
 
 from floodlab.data.convert.splits import canonical_split
 from floodlab.data.geotiff import is_uri, raster_info
 from floodlab.data.registry import DatasetEntry, register_dataset
-from floodlab.data.sources.base import Chip, ChipRef, SourceReader
-from floodlab.data.sources.generic import (
-    BAND_SPELLINGS,
-    GENERIC_BANDS,
-    ImageRef,
-    LabelMap,
-    as_list,
-    band_name,
-    description_names,
-    nodata_value,
-    own_data_card,
-    read_chip,
-)
+from floodlab.data.sources import generic
+from floodlab.data.sources.base import Chip, ChipRef
+from floodlab.data.sources.generic import ImageRef, OwnDataReader
 from floodlab.data.synth import stac as synth
 from floodlab.errors import DataError, DatasetNotFoundError
 
@@ -50,12 +40,7 @@ def parse_assets(spec: str | Mapping[str, Any] | None) -> dict[str, str] | None:
     if spec is None or (isinstance(spec, str) and not spec.strip()):
         return None
     if isinstance(spec, str):
-        pairs = []
-        for item in as_list(spec):
-            key, sep, target = item.partition("=")
-            if not sep or not key.strip() or not target.strip():
-                raise ValueError(f"assets entry {item!r} is not KEY=TARGET, e.g. {ASSETS_EXAMPLE}")
-            pairs.append((key.strip(), target.strip()))
+        pairs = generic.key_value_pairs(spec, "assets", f"KEY=TARGET, e.g. {ASSETS_EXAMPLE}")
     else:
         pairs = [
             (str(k), "+".join(v) if isinstance(v, list | tuple) else str(v))
@@ -68,7 +53,7 @@ def parse_assets(spec: str | Mapping[str, Any] | None) -> dict[str, str] | None:
         elif target == OWN_NAMES:
             out[key] = OWN_NAMES
         else:
-            names = [band_name(b, f"assets {key}={target}") for b in target.split("+")]
+            names = [generic.band_name(b, f"assets {key}={target}") for b in target.split("+")]
             out[key] = "+".join(names)
     if list(out.values()).count(LABEL) != 1:
         raise ValueError(
@@ -83,8 +68,8 @@ def _asset_band_names(asset: pystac.Asset) -> tuple[str, ...]:
     """Band names the asset's metadata gives (`eo:bands` or STAC 1.1 `bands`), if all known."""
     listed = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands") or []
     names = [b.get("name", "") for b in listed if isinstance(b, dict)]
-    if names and all(n.lower() in BAND_SPELLINGS for n in names):
-        return tuple(BAND_SPELLINGS[n.lower()] for n in names)
+    if names and all(n.lower() in generic.BAND_SPELLINGS for n in names):
+        return tuple(generic.BAND_SPELLINGS[n.lower()] for n in names)
     return ()
 
 
@@ -97,7 +82,7 @@ def resolve_href(href: str, base: Path) -> str:
     return str(base / href)
 
 
-class StacReader(SourceReader):
+class StacReader(OwnDataReader):
     """Your own chips as a local STAC item collection; every item is a chip.
 
     The source is an ItemCollection (GeoJSON FeatureCollection) file, one item JSON, or
@@ -124,7 +109,6 @@ class StacReader(SourceReader):
     """
 
     name = "stac"
-    bands: ClassVar[dict[str, tuple[str, ...]]] = GENERIC_BANDS
     split_layout = "an item property (--split-property, default `split`)"
 
     def __init__(
@@ -143,8 +127,6 @@ class StacReader(SourceReader):
         )  # fmt: skip
         self.assets = parse_assets(assets)
         self.split_property = (split_property or "").strip()
-        self.nodata = nodata_value(nodata)
-        self.label_map = LabelMap.parse(label_map)
 
     @classmethod
     def looks_like(cls, root: Path) -> bool:
@@ -229,8 +211,8 @@ class StacReader(SourceReader):
                 href = resolve_href(asset.href, base)
                 if key.lower() in LABEL_KEYS or set(asset.roles or ()) & set(LABEL_ROLES):
                     labels.append(href)
-                elif key.lower() in BAND_SPELLINGS:
-                    images.append((href, (BAND_SPELLINGS[key.lower()],)))
+                elif key.lower() in generic.BAND_SPELLINGS:
+                    images.append((href, (generic.BAND_SPELLINGS[key.lower()],)))
                 elif names := _asset_band_names(asset):
                     images.append((href, names))
         if len(labels) != 1 or not images:
@@ -262,13 +244,13 @@ class StacReader(SourceReader):
         """Read one item's assets; DataError naming the file and the fix when they do not fit."""
         assert isinstance(ref, ImageRef)
         names = [
-            known or description_names(raster_info(href))
+            known or generic.description_names(raster_info(href))
             for href, known in zip(ref.files["image"], ref.bands, strict=True)
         ]
-        return read_chip(ref, names, units=self.units, nodata=self.nodata, label_map=self.label_map)
+        return self.read_files(ref, names)
 
 
-CARD = own_data_card(
+CARD = generic.own_data_card(
     title="Your own chips as a STAC item collection",
     source="a local STAC ItemCollection / item JSONs whose assets are (cloud-optimised) GeoTIFFs",
     facts={
