@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from floodlab.data.load.dataset import FloodDataset
-from floodlab.specs import ExperimentSpec, with_values
+from floodlab.specs import ExperimentSpec, load_spec, with_values
 from floodlab.tasks import build_task
 from floodlab.tracking import RunDir
 from floodlab.tracking.checkpoint import Checkpoint, write_checkpoint
@@ -18,6 +18,10 @@ from floodlab.tracking.checkpoint_dirs import checkpoint_dir_name
 from floodlab.train.state import LoopState
 
 WriteRun = Callable[..., RunDir]  # (root, spec[, normalization]) -> run
+ROOT = Path(__file__).resolve().parents[2]
+# The Sen1Floods11 ResUNet shrunk for tests: 32 px patches (the tiny store's chips are 64 px).
+TINY_RESUNET = ["data.patch_size=32", "data.loader_workers=0", "model.widths=[8,16]",
+                "model.se_reduction=4"]  # fmt: skip
 
 
 def write_untrained_run(
@@ -54,3 +58,18 @@ def write_untrained_run(
 def untrained_run() -> WriteRun:
     """`write_untrained_run`, for tests and fixtures of any scope."""
     return write_untrained_run
+
+
+def write_untrained_resunet(root: Path, store: Path, *overrides: str) -> RunDir:
+    """`write_untrained_run` of the tiny ResUNet (`TINY_RESUNET`) on `store`."""
+    spec = load_spec(
+        ROOT / "experiments" / "resunet_sen1floods11.yaml",
+        [f"data.store={store}", *TINY_RESUNET, *overrides],
+    )
+    return write_untrained_run(root, spec)
+
+
+@pytest.fixture(scope="session")
+def untrained_resunet() -> Callable[..., RunDir]:
+    """`write_untrained_resunet`: (runs folder, store, *overrides) -> run."""
+    return write_untrained_resunet

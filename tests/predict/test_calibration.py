@@ -12,11 +12,8 @@ import pytest
 
 from floodlab.predict.calibration import ECE, CalibrationCounts, write_reliability
 from floodlab.predict.evaluate import evaluate_run
-from floodlab.specs import load_spec
 from floodlab.tracking import RunDir
 
-WriteRun = Callable[..., RunDir]
-ROOT = Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n"
 N = 400_000
 
@@ -97,19 +94,11 @@ def test_write_reliability_writes_a_png(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def evaluated(
-    tiny_s1f11_store: Path, tmp_path_factory: pytest.TempPathFactory, untrained_run: WriteRun
+    tiny_s1f11_store: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    untrained_resunet: Callable[..., RunDir],
 ) -> tuple[RunDir, dict]:
-    spec = load_spec(
-        ROOT / "experiments" / "resunet_sen1floods11.yaml",
-        [
-            f"data.store={tiny_s1f11_store}",
-            "data.patch_size=32",
-            "data.loader_workers=0",
-            "model.widths=[8,16]",
-            "model.se_reduction=4",
-        ],
-    )
-    run = untrained_run(tmp_path_factory.mktemp("runs"), spec)
+    run = untrained_resunet(tmp_path_factory.mktemp("runs"), tiny_s1f11_store)
     return run, evaluate_run(run.path, resamples=50)
 
 

@@ -50,20 +50,12 @@ def read_rows(report: dict) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def resunet_run(
-    tiny_s1f11_store: Path, tmp_path_factory: pytest.TempPathFactory, untrained_run: WriteRun
+    tiny_s1f11_store: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    untrained_resunet: Callable[..., RunDir],
 ) -> RunDir:
     """An untrained tiny ResUNet on hand + weak labels with 32 px patches (chips are 64 px)."""
-    spec = load_spec(
-        ROOT / "experiments" / "resunet_sen1floods11.yaml",
-        [
-            f"data.store={tiny_s1f11_store}",
-            "data.patch_size=32",
-            "data.loader_workers=0",
-            "model.widths=[8,16]",
-            "model.se_reduction=4",
-        ],
-    )
-    return untrained_run(tmp_path_factory.mktemp("runs"), spec)
+    return untrained_resunet(tmp_path_factory.mktemp("runs"), tiny_s1f11_store)
 
 
 @pytest.fixture(scope="module")

@@ -24,21 +24,13 @@ BANDS = ["VV", "RATIO", "MAGNITUDE"]
 
 @pytest.fixture(scope="module")
 def run(
-    tiny_s1f11_store: Path, tmp_path_factory: pytest.TempPathFactory, untrained_run: WriteRun
+    tiny_s1f11_store: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    untrained_resunet: Callable[..., RunDir],
 ) -> RunDir:
-    spec = load_spec(
-        ROOT / "experiments" / "resunet_sen1floods11.yaml",
-        [
-            f"data.store={tiny_s1f11_store}",
-            "data.patch_size=32",
-            "data.loader_workers=0",
-            "model.widths=[8,16]",
-            "model.se_reduction=4",
-            "trainer.epochs=7",
-            "optim.lr=0.003",
-        ],
+    return untrained_resunet(
+        tmp_path_factory.mktemp("runs"), tiny_s1f11_store, "trainer.epochs=7", "optim.lr=0.003"
     )
-    return untrained_run(tmp_path_factory.mktemp("runs"), spec)
 
 
 @pytest.fixture(scope="module")
