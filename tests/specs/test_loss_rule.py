@@ -71,8 +71,8 @@ def test_naming_a_term_replaces_the_family_defaults_of_that_section() -> None:
 def test_a_section_left_out_keeps_the_family_defaults() -> None:
     s = spec(FLORA, seg={"dice": 2.0})
     assert active_weights(s.loss.seg) == {"dice": 2.0}
-    assert active_weights(s.loss.rec) == {"charbonnier": 1.0, "ssim": 0.5, "fft": 0.05, "edge": 0.1}
-    assert active_weights(s.loss.distill) == {"weight": 0.1}
+    assert active_weights(s.loss.rec) == {"charbonnier": 0.8, "ssim": 0.15, "fft": 0.1, "edge": 0.2}
+    assert active_weights(s.loss.distill) == {"weight": 0.03}
 
 
 def test_parameters_do_not_count_as_naming_a_term() -> None:
@@ -124,13 +124,13 @@ def test_flora_needs_a_segmentation_or_pixel_reconstruction_term() -> None:
 def test_set_edits_the_spec_as_the_file_resolves_it() -> None:
     # quickstart.yaml leaves loss.seg to FLoRA's defaults: --set changes one weight.
     s = load_spec(QUICKSTART, ["loss.seg.dice=0.5"])
-    assert active_weights(s.loss.seg) == {"dice": 0.5, "bce": 1.0, "boundary": 0.1}
+    assert active_weights(s.loss.seg) == {"dice": 0.5, "bce": 0.2, "boundary": 0.05}
     # Setting a whole section names exactly its weights.
     s = load_spec(QUICKSTART, ["loss.seg={dice: 0.5}"])
     assert active_weights(s.loss.seg) == {"dice": 0.5}
     # A parameter override keeps the defaults too.
     s = load_spec(QUICKSTART, ["loss.seg.tversky_alpha=0.4"])
-    assert active_weights(s.loss.seg) == {"dice": 1.0, "bce": 1.0, "boundary": 0.1}
+    assert active_weights(s.loss.seg) == {"dice": 1.0, "bce": 0.2, "boundary": 0.05}
 
 
 def test_set_uses_the_defaults_of_the_family_the_overrides_leave(tmp_path: Path) -> None:

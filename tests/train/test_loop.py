@@ -105,6 +105,19 @@ def test_early_stopping_stops_when_the_metric_stalls(tiny):
     assert rec.records[-1]["_final"]
 
 
+def test_early_stopping_waits_for_min_epochs(tiny):
+    # The same stalled metric: patience runs out at epoch 3, but min_epochs holds to 5.
+    spec = tiny.spec(
+        "optim.lr=1e-12",
+        "trainer.epochs=10",
+        "trainer.early_stopping={metric: val/iou, mode: max, patience: 2, min_epochs: 5}",
+    )
+    rec = Recorder()
+    _, state = _run(tiny, spec, hooks=rec)
+    assert state.stopped_early
+    assert [r["epoch"] for r in rec.records] == [1, 2, 3, 4, 5]
+
+
 def test_unreported_monitored_metric_is_a_clear_error(tiny):
     spec = tiny.spec("trainer.checkpoint_metric=val/psnr")
     with pytest.raises(TrainingError, match=r"trainer.checkpoint_metric: 'val/psnr'.*val/iou"):

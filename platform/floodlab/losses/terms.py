@@ -14,7 +14,7 @@ with ``valid`` an optional (B, H, W) bool of usable pixels and ``section`` the s
 section, whose non-weight fields are the terms' parameters (``tversky_alpha``, ...).
 
 Terms computed from networks rather than from (output, target) -- the adversarial terms,
-FLoRA's feature distillation, CycleGAN's cycle and identity terms -- are composed by their
+LPIPS (a frozen network loaded from a local file), FLoRA's feature distillation, CycleGAN's cycle and identity terms -- are composed by their
 tasks and listed in `TASK_TERMS`.
 """
 
@@ -59,5 +59,12 @@ TERMS: dict[str, TermFn] = {
 # Weighted terms their tasks compute from networks (discriminators, teacher features,
 # generators), so they have no entry in `TERMS`.
 TASK_TERMS: frozenset[str] = frozenset(
-    {"rec.adversarial", "distill.weight", "gan.adversarial", "gan.cycle", "gan.identity"}
+    {
+        "rec.adversarial",
+        "rec.lpips",
+        "distill.weight",
+        "gan.adversarial",
+        "gan.cycle",
+        "gan.identity",
+    }
 )

@@ -44,7 +44,20 @@ class RecLossSpec(StrictModel):
     adversarial: Weight = Field(
         0.0, description="PatchGAN adversarial weight (needs model.discriminator)."
     )
+    lpips: Weight = Field(
+        0.0,
+        description="LPIPS (AlexNet) perceptual weight; needs loss.rec.lpips_weights, a local weights file (nothing is downloaded).",
+    )
     charbonnier_eps: float = Field(1e-3, gt=0.0, description="Charbonnier epsilon.")
+    lpips_weights: str | None = Field(
+        None,
+        description="Local LPIPS weights file: AlexNet features.* and LPIPS v0.1 lin*.model.1.weight in one state_dict (see floodlab.losses.perceptual).",
+    )
+    adversarial_start_epoch: int = Field(
+        6,
+        ge=1,
+        description="First epoch (1-based) of the adversarial term and of the discriminator's updates; FLoRA's authors start it at epoch 6, once the pixel terms have shaped the translation.",
+    )
 
 
 class FeatureDistillSpec(StrictModel):

@@ -85,10 +85,15 @@ class FloraSpec(FamilySpec):
 
     losses: ClassVar[FamilyLoss] = FamilyLoss(
         reads=("seg", "rec", "distill"),
+        # The weights of the authors' released training configuration: reconstruction
+        # 0.8 (Charbonnier), SSIM 0.15, segmentation 1.0 (Dice) + BCE 0.2, edge 0.2,
+        # frequency 0.1, hydrology (boundary) 0.05, distillation 0.03 (their range
+        # 0.02-0.05). Their optional GAN term is `loss.rec.adversarial` with
+        # `model.discriminator: true`, from `loss.rec.adversarial_start_epoch` (6).
         defaults={
-            "seg": {"dice": 1.0, "bce": 1.0, "boundary": 0.1},
-            "rec": {"charbonnier": 1.0, "ssim": 0.5, "fft": 0.05, "edge": 0.1},
-            "distill": {"weight": 0.1},
+            "seg": {"dice": 1.0, "bce": 0.2, "boundary": 0.05},
+            "rec": {"charbonnier": 0.8, "ssim": 0.15, "fft": 0.1, "edge": 0.2},
+            "distill": {"weight": 0.03},
         },
     )
     decouples: ClassVar[bool] = True
@@ -156,9 +161,22 @@ class FloraSpec(FamilySpec):
             raise ValueError(
                 "model.discriminator: loss.rec.adversarial > 0 needs model.discriminator: true"
             )
+        if loss.rec.lpips > 0 and not loss.rec.lpips_weights:
+            raise ValueError(
+                "loss.rec.lpips_weights: loss.rec.lpips > 0 needs a local LPIPS weights file "
+                "(nothing is downloaded); give its path or set loss.rec.lpips=0"
+            )
+        if loss.rec.lpips > 0 and self.out_channels != 3:
+            raise ValueError(
+                f"loss.rec.lpips: LPIPS compares 3-band images, but model.out_channels={self.out_channels}"
+            )
         seg = active_weights(loss.seg)
-        # The adversarial term only sharpens a translation the pixel terms learn.
-        rec = {name: w for name, w in active_weights(loss.rec).items() if name != "adversarial"}
+        # The adversarial and perceptual terms only sharpen a translation the pixel terms learn.
+        rec = {
+            name: w
+            for name, w in active_weights(loss.rec).items()
+            if name not in ("adversarial", "lpips")
+        }
         if not seg and not rec:
             raise self.losses.nothing_weighted("seg", "rec")
         if loss.decouple == "pcgrad" and not (seg and rec):

@@ -64,6 +64,11 @@ class EarlyStoppingSpec(StrictModel):
     )
     patience: int = Field(5, ge=1, description="Epochs without improvement before stopping.")
     min_delta: float = Field(0.0, ge=0.0, description="Smallest change that counts as improvement.")
+    min_epochs: int = Field(
+        0,
+        ge=0,
+        description="Never stop before this epoch: a model that starts by predicting one class (a flat metric for a few epochs) gets the time to leave that start.",
+    )
 
 
 class TrainerSpec(StrictModel):

@@ -22,6 +22,7 @@ from floodlab.losses import (
     no_sync,
     pcgrad_backward,
 )
+from floodlab.losses.perceptual import load_lpips
 from floodlab.metrics import LossMeans, ReconstructionMetrics, SegmentationMetrics, keys
 from floodlab.models import FloraModel, build_flora, build_patchgan
 from floodlab.specs import ExperimentSpec, FloraSpec
@@ -100,6 +101,9 @@ class FloraTask(Task):
         if m.discriminator:
             self.nets["disc"] = build_patchgan(m.out_channels)
         self.g_adv_weight = loss.rec.adversarial if m.discriminator else 0.0
+        # LPIPS: a frozen network from a local file, outside `nets` (never trained,
+        # wrapped or checkpointed).
+        self.lpips = load_lpips(loss.rec.lpips_weights) if loss.rec.lpips > 0 else None  # type: ignore[arg-type]
         self.detach_branch = loss.stopgrad_branch if loss.decouple == "stopgrad" else None
         bands = list(spec.data.target_bands) or [f"band{i}" for i in range(m.out_channels)]
         # SAR alone (what deployment sees) and with the optical prior fused.
@@ -114,6 +118,13 @@ class FloraTask(Task):
         self.loss_means = LossMeans([keys.LOSS])
 
     # -- plumbing -------------------------------------------------------------------------
+    def to(self, device: torch.device) -> FloraTask:
+        """Move networks, the frozen LPIPS network and metric states to `device`."""
+        super().to(device)
+        if self.lpips is not None:
+            self.lpips.to(device)
+        return self
+
     def metric_states(self) -> Iterator[Metric]:
         """The metrics of both regimes and the loss means."""
         for seg, rec in self._regimes.values():
@@ -140,17 +151,31 @@ class FloraTask(Task):
         return [*model.shared_parameters(), *model.teacher_parameters()]
 
     # -- losses ---------------------------------------------------------------------------
+    def _adversarial_on(self, epoch: int) -> bool:
+        """Whether the GAN term (and the discriminator's update) is on in `epoch` (1-based)."""
+        return self.g_adv_weight > 0 and epoch >= self.spec.loss.rec.adversarial_start_epoch
+
     def _loss_terms(
-        self, out: dict[str, Any], batch: Batch
+        self, out: dict[str, Any], batch: Batch, *, adversarial: bool = False
     ) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
-        """(seg terms, rec terms incl. g_adv, other terms) for one forward's outputs."""
+        """(seg terms, rec terms incl. g_adv when `adversarial`, other terms) for one
+        forward's outputs. Validation leaves g_adv out, so val/loss compares across epochs."""
         target = batch[sample.TARGET]
         rec_valid = target_valid(target)
         seg = weighted_terms(
             "seg", self.spec.loss.seg, out["seg"].float(), batch[sample.MASK], batch_valid(batch)
         )
         rec = weighted_terms("rec", self.spec.loss.rec, out["rgb"].float(), target, rec_valid)
-        if self.g_adv_weight > 0:
+        if self.lpips is not None:
+            keep = rec_valid.unsqueeze(1)
+            zero = torch.zeros((), device=target.device)
+            rec["lpips"] = (
+                self.spec.loss.rec.lpips
+                * self.lpips(
+                    torch.where(keep, out["rgb"].float(), zero), torch.where(keep, target, zero)
+                ).mean()
+            )
+        if adversarial:
             rec["g_adv"] = self.g_adv_weight * fooling_loss(self.nets["disc"], out["rgb"])
         other: dict[str, Tensor] = {}
         if "distill" in self.nets and out["teacher"] is not None:
@@ -167,6 +192,7 @@ class FloraTask(Task):
         p_drop = self.spec.model.optical_dropout  # type: ignore[union-attr]
         drop = optical is None or (p_drop > 0 and float(torch.rand(())) < p_drop)
         pcgrad = self.spec.loss.decouple == "pcgrad"
+        adversarial = self._adversarial_on(ctx.epoch)
         # Under DDP, PCGrad projects each rank's own task gradients, so the automatic
         # all-reduce is suspended and the final gradients are averaged by hand.
         sync = no_sync(self.nets) if pcgrad else contextlib.nullcontext(False)
@@ -176,7 +202,7 @@ class FloraTask(Task):
                     sar, optical, fuse_optical=not drop, detach_branch=self.detach_branch
                 )
             with full_precision(sar.device):
-                seg, rec, other = self._loss_terms(out, batch)
+                seg, rec, other = self._loss_terms(out, batch, adversarial=adversarial)
                 terms = {**seg, **rec, **other}
                 loss = total(terms)
             if pcgrad:
@@ -193,7 +219,7 @@ class FloraTask(Task):
             all_reduce_grads(self._main_parameters())
         ctx.step("main")
         terms[keys.LOSS] = loss
-        if "disc" in self.nets:
+        if adversarial:
             terms["d_adv"] = self._discriminator_step(
                 out["rgb"].detach(), batch[sample.TARGET], ctx
             )

@@ -205,7 +205,7 @@ def _check_resumable(spec: ExperimentSpec, run: RunDir) -> Path:
 
 
 def _preflight(spec: ExperimentSpec, run: RunDir, store: Path) -> None:
-    """Fail on bad data or a missing teacher now, not after Ray started (and retried) workers.
+    """Fail on bad data, a missing teacher or LPIPS weights file now, not after Ray started (and retried) workers.
 
     Also records the normalisation parameters in the run directory.
     """
@@ -220,6 +220,10 @@ def _preflight(spec: ExperimentSpec, run: RunDir, store: Path) -> None:
         from floodlab.tasks import load_teacher
 
         load_teacher(spec, spec.logging.root)
+    if spec.loss.rec.lpips > 0:
+        from floodlab.losses.perceptual import load_lpips
+
+        load_lpips(str(spec.loss.rec.lpips_weights))
 
 
 def _checkpoint_note(run: RunDir) -> str:

@@ -268,7 +268,7 @@ def fit(
                 state.early_best, state.early_bad = watched, 0
             else:
                 state.early_bad += 1
-                state.stopped_early = state.early_bad >= es.patience
+                state.stopped_early = state.early_bad >= es.patience and epoch >= es.min_epochs
         record[keys.TIME] = time.perf_counter() - started  # s: this epoch's training + validation
         record[keys.TIMESTAMP] = time.time()  # unix s when the epoch ended (wall-clock intervals)
         state.epoch = epoch
