@@ -9,7 +9,7 @@ import numpy as np
 
 from floodlab.data.geotiff import write_raster
 from floodlab.data.registry import Progress
-from floodlab.data.synth.scene import make_scene
+from floodlab.data.synth.scene import Scene, make_scene
 from floodlab.data.synth.splitplan import split_groups
 from floodlab.io import atomic_write_text
 
@@ -17,6 +17,14 @@ from floodlab.io import atomic_write_text
 IMAGES_PER_ROI = 2
 # Share of images with clouds: CloudSEN12 deliberately spans clear to overcast scenes.
 CLOUDY = 0.85
+# Share of images with snow on the higher ground: CloudSEN12 samples every climate, and
+# snow is the classic false cloud of an RGB cloud mask.
+SNOWY = 0.2
+
+
+def cloud_scene(rng: np.random.Generator, size: int) -> Scene:
+    """The synthetic scene of one CloudSEN12 patch (no flood; clouds, snow and no-data)."""
+    return make_scene(rng, size, flood=False, cloud_prob=CLOUDY, nodata_prob=0.1, snow_prob=SNOWY)
 
 
 def write(
@@ -45,7 +53,7 @@ def write(
         pid = f"ROI_{roi + 1:05d}__{stamp}_{stamp}_T{tile}"
         epsg = 32600 + zone
         tf = (10.0, 0.0, float(grng.uniform(2e5, 7e5)), 0.0, -10.0, float(grng.uniform(1e6, 8e6)))
-        scene = make_scene(rng, size, flood=False, cloud_prob=CLOUDY, nodata_prob=0.1)
+        scene = cloud_scene(rng, size)
         write_raster(
             root / "s2_toa" / f"{pid}.tif",
             scene.s2.astype(np.uint16),
