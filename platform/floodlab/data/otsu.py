@@ -60,3 +60,26 @@ def otsu_water_mask(vv_db: np.ndarray, threshold: float | None = None) -> np.nda
     out = np.where(vv < t, 1, 0).astype(np.int8)
     out[~np.isfinite(vv)] = -1
     return out
+
+
+# Visible Sentinel-2 bands: the brightness a cloud threshold reads.
+VISIBLE_BANDS = ("B2", "B3", "B4")
+
+
+def brightness_cloud_mask(image: np.ndarray, bands: list[str] | tuple[str, ...]) -> np.ndarray:
+    """Cloud where a chip's brightness is above Otsu's threshold of its own brightness.
+
+    The label-free baseline of cloud segmentation: brightness is the mean of the visible
+    bands (B2, B3, B4) among `bands`, or of every band when none is visible.
+
+    Args:
+        image: (C, H, W) reflectance in `bands` order, NaN at nodata.
+        bands: the band names of `image`'s channels.
+
+    Returns:
+        bool (H, W): True above the threshold (NaN pixels are False).
+    """
+    visible = [i for i, b in enumerate(bands) if b in VISIBLE_BANDS] or list(range(len(bands)))
+    with np.errstate(invalid="ignore"):
+        bright = np.asarray(image, dtype=np.float32)[visible].mean(axis=0)
+        return np.asarray(bright > otsu_threshold(bright))

@@ -25,6 +25,7 @@ MODEL = "model"
 WITH_OPTICAL = "model_with_optical"
 OTSU = "otsu"
 ALL_WATER = "all_water"
+BRIGHTNESS = "brightness"
 PANELS_EACH = 3  # best and worst images drawn
 
 
@@ -41,6 +42,9 @@ def predictor_definitions(label: str, sar_units: str, threshold: float) -> dict[
         "split, so it is valid in either unit",
         ALL_WATER: f"every valid pixel predicted {positive}: IoU = the {positive} fraction, "
         "recall 1; the floor a model must beat",
+        BRIGHTNESS: "cloud where the chip's mean visible reflectance (B2, B3, B4 among the "
+        "image bands, else every image band) is above Otsu's threshold of that chip's own "
+        "brightness: the label-free baseline a cloud model must beat",
     }
 
 
@@ -92,7 +96,7 @@ class SplitScores:
         self, batch: dict[str, Any], outs: dict[str, dict[str, np.ndarray]], dataset: Any
     ) -> None:
         """Score one batch of whole chips."""
-        from floodlab.data.otsu import otsu_water_mask
+        from floodlab.data.otsu import brightness_cloud_mask, otsu_water_mask
         from floodlab.predict.translation_scores import MODEL as REC_MODEL
         from floodlab.predict.translation_scores import ORACLE_WITH_OPTICAL
 
@@ -113,6 +117,10 @@ class SplitScores:
             counts.add(out["prob"][:, 0], truth, valid)
         if self.data.label == "flood" and S.SAR_DB in batch:
             preds[OTSU] = np.stack([otsu_water_mask(s) == 1 for s in batch[S.SAR_DB].numpy()])
+        if self.data.label == "cloud":
+            bands = list(self.data.image_bands)
+            image = batch[S.IMAGE].numpy()  # physical reflectance (whole-chip evaluation)
+            preds[BRIGHTNESS] = np.stack([brightness_cloud_mask(x, bands) for x in image])
         preds[ALL_WATER] = np.ones_like(truth)
         for i in range(n):
             index = self.images + i
