@@ -11,10 +11,35 @@ import contextlib
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+LOCAL_ONLY = (
+    "floodlab reads and writes stores, runs and sweeps on a local or shared (mounted) file "
+    "system, not on object storage: use a folder every node mounts at the same path "
+    "(NFS, Lustre, GPFS, EFS, or a bucket mounted with mountpoint-s3 or s3fs)"
+)
+
+
+def is_uri(path: str | Path) -> bool:
+    """True for a URI with a scheme (s3://, gs://, file://, https://, ...)."""
+    return _URI.match(str(path)) is not None
+
+
+def local_location(path: str, field: str) -> str:
+    """`path` itself if it is a file system path; a URI is refused naming `field`.
+
+    Raises:
+        ValueError: `path` is a URI (``pathlib`` would turn ``s3://b/x`` into a local
+            folder named ``s3:``).
+    """
+    if is_uri(path):
+        raise ValueError(f"{field}: {path!r} is a URI; {LOCAL_ONLY}")
+    return path
 
 
 @contextlib.contextmanager

@@ -18,9 +18,24 @@ import click
 from floodlab.errors import FloodlabError, SpecError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class LocalPath(click.Path):
+    """A file system path; a URI (s3://...) is a usage error (exit 2), never a local
+    folder named ``s3:``."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from floodlab.io import LOCAL_ONLY, is_uri
+
+        if isinstance(value, str) and is_uri(value):
+            self.fail(f"{value!r} is a URI; {LOCAL_ONLY}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 # Path parameters, given to the verb as a pathlib.Path (they need not exist yet).
-FILE = click.Path(dir_okay=False, path_type=Path)
-FOLDER = click.Path(file_okay=False, path_type=Path)
+FILE = LocalPath(dir_okay=False, path_type=Path)
+FOLDER = LocalPath(file_okay=False, path_type=Path)
+ANY_PATH = LocalPath(path_type=Path)
 
 
 def _fail(message: str) -> None:

@@ -10,6 +10,7 @@ import click
 
 from floodlab.cli.app import main
 from floodlab.cli.common import (
+    ANY_PATH,
     FOLDER,
     dataset_argument,
     reader_flag_options,
@@ -47,10 +48,8 @@ def synth(dataset: str, out: Path, chips: int, size: int, seed: int) -> None:
 
 @main.command("convert")
 @dataset_argument
-@click.argument("src", type=click.Path(path_type=Path))
-@click.option(
-    "--out", required=True, type=click.Path(path_type=Path), help="Store to create (*.zarr)."
-)
+@click.argument("src", type=ANY_PATH)
+@click.option("--out", required=True, type=ANY_PATH, help="Store to create (*.zarr).")
 @click.option(
     "--chunk", default=None, type=click.IntRange(min=16), help="Spatial chunk side in pixels."
 )
@@ -141,7 +140,7 @@ def convert_cmd(
 
 
 @main.command("inspect")
-@click.argument("store", type=click.Path(path_type=Path))
+@click.argument("store", type=ANY_PATH)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @user_errors
 def inspect_cmd(store: Path, as_json: bool) -> None:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import numpy as np
 from floodlab.cli.common import (
     FILE,
+    LocalPath,
     batch_size_option,
     checkpoint_option,
     device_option,
@@ -32,7 +33,12 @@ from floodlab.cli.common import (
 @click.option(
     "--split", default=None, help="Split to evaluate (default: the spec's data.test_split)."
 )
-@click.option("--store", default=None, help="Evaluate on another converted store (same bands).")
+@click.option(
+    "--store",
+    default=None,
+    type=LocalPath(file_okay=False, path_type=str),
+    help="Evaluate on another converted store (same bands).",
+)
 @click.option(
     "--label-sources",
     default=None,

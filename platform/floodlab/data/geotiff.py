@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from rasterio.transform import Affine
 
 from floodlab.errors import DataError
 from floodlab.io import atomic_path
+from floodlab.io import is_uri as _is_uri
 
 log = logging.getLogger(__name__)
 
@@ -238,8 +238,7 @@ def write_raster(
 def is_uri(path: str | Path) -> bool:
     """True for a URI (https://, s3://, ...) or GDAL virtual path (/vsicurl/...): opened by
     GDAL itself, not looked up on the local disk."""
-    text = str(path)
-    return text.startswith("/vsi") or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text) is not None
+    return str(path).startswith("/vsi") or _is_uri(path)
 
 
 def _open(path: str | Path) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
 
@@ -23,6 +23,18 @@ WEIGHT = _WeightMarker()
 Weight = Annotated[float, Field(ge=0.0), WEIGHT]
 # A share, probability or relative strength: a float in [0, 1].
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _local(path: str) -> str:
+    from floodlab.io import LOCAL_ONLY, is_uri
+
+    if is_uri(path):
+        raise ValueError(f"a URI, not a file system path; {LOCAL_ONLY}")
+    return path
+
+
+# A location floodlab reads and writes with the file system: a URI (s3://...) is refused.
+LocalPath = Annotated[str, AfterValidator(_local)]
 
 
 def is_weight(field: FieldInfo) -> bool:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from floodlab.bands import ALL_BANDS
-from floodlab.specs.base import Fraction, StrictModel
+from floodlab.specs.base import Fraction, LocalPath, StrictModel
 from floodlab.specs.paths import closest
 
 
@@ -63,8 +63,9 @@ class DataSpec(StrictModel):
         description="Source dataset the store was converted from (a registered dataset name).",
         json_schema_extra=_dataset_enum,
     )
-    store: str | None = Field(
-        None, description="Path or URI of the converted Zarr store; default data/<dataset>.zarr."
+    store: LocalPath | None = Field(
+        None,
+        description="Path of the converted Zarr store (local or a shared mount; URIs are refused); default data/<dataset>.zarr.",
     )
     source: str | None = Field(
         None, description="Raw dataset folder that `floodlab convert` reads; None means synthetic."

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from floodlab.specs.base import StrictModel
+from floodlab.specs.base import LocalPath, StrictModel
 from floodlab.specs.data import DataSpec
 from floodlab.specs.loss import TERM_PATHS, LossSpec, resolve_loss
 from floodlab.specs.model import MODEL_KINDS, ModelSpec, family_spec, input_channels
@@ -19,9 +19,9 @@ from floodlab.specs.tune import TuneSpec
 class LoggingSpec(StrictModel):
     """Where runs go, what TensorBoard shows, and optional MLflow tracking."""
 
-    root: str = Field(
+    root: LocalPath = Field(
         "runs",
-        description="Root of run directories (a local folder or a URI such as s3://bucket/runs).",
+        description="Root of run directories: a local folder, or on a cluster a folder every node mounts at the same path (object-storage URIs are refused).",
     )
     tensorboard: bool = Field(True, description="Write TensorBoard events (rank 0 only).")
     image_every: int = Field(1, ge=0, description="Write image panels every N epochs (0 = never).")

@@ -31,12 +31,12 @@ def check_local(root: str | Path) -> None:
     Raises:
         FloodlabError: naming `logging.root` and the fix.
     """
-    if "://" in str(root):
-        raise FloodlabError(
-            f"logging.root: {root!r} is a URI, but run directories need a local or shared "
-            "(e.g. NFS) folder that every node mounts at the same path; set logging.root to "
-            "such a folder, e.g. /shared/runs"
-        )
+    from floodlab.io import local_location
+
+    try:
+        local_location(str(root), "logging.root")
+    except ValueError as err:
+        raise FloodlabError(str(err)) from None
 
 
 class Subpath:

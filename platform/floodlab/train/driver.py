@@ -133,7 +133,7 @@ def build_trainer(
     config = {
         "spec": spec_to_dict(spec),
         "run_dir": str(run.path),
-        "store": str(Path(store).absolute()) if "://" not in str(store) else str(store),
+        "store": str(Path(store).absolute()),
         "runs_root": str(Path(spec.logging.root).absolute()),
         "resume_from": str(resume_from) if resume_from else None,
         "hparams": hparams,
