@@ -97,6 +97,11 @@ class TuneSchedulerSpec(StrictModel):
         1, ge=1, description="Epochs every trial runs before it can be stopped."
     )
     reduction_factor: float = Field(2.0, gt=1.0, description="ASHA reduction factor.")
+    noise: float = Field(
+        0.02,
+        ge=0.0,
+        description="Differences of the pruning metric up to this are noise (0.02 IoU: a few validation chips cannot resolve less): a cut at an epoch where every trial that reached it is within it of the others is reported as a coin toss.",
+    )
 
 
 class TuneSpec(StrictModel):

@@ -29,20 +29,65 @@ logger = logging.getLogger(__name__)
 
 
 class PruningASHA(AsyncHyperBandScheduler):
-    """ASHA that remembers which trials it stopped before their last epoch.
+    """ASHA that remembers which trials it stopped before their last epoch, and says so when
+    a cut could not tell the trials apart.
 
     Tune marks pruned and completed trials alike as TERMINATED; trials.csv tells them apart.
+    A cut at an epoch where every trial that reached it lies within `noise` of the others
+    (all still predicting one class, say) is a coin toss: it is logged as a warning naming
+    the fix (a longer `tune.scheduler.grace_period`) and kept in `coin_tosses`.
+
+    Args:
+        noise: differences of the pruning metric up to this are not a signal.
+        **kwargs: `AsyncHyperBandScheduler`'s arguments.
     """
 
-    def __init__(self, **kwargs: Any):
+    def __init__(self, noise: float = 0.0, **kwargs: Any):
         super().__init__(**kwargs)
+        self.noise = noise
+        self.grace_period = int(kwargs.get("grace_period", 1))
         self.pruned: set[str] = set()
+        # epoch -> trial id -> the pruning metric the trial reported at that epoch.
+        self.seen: dict[int, dict[str, float]] = {}
+        self.coin_tosses: dict[str, int] = {}  # trial id -> epoch of a cut without signal
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A scheduler pickled by an older floodlab (a sweep resumed) gets the new fields."""
+        state.setdefault("noise", 0.0)
+        state.setdefault("grace_period", 1)
+        state.setdefault("seen", {})
+        state.setdefault("coin_tosses", {})
+        self.__dict__.update(state)
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
         """ASHA's decision; a STOP before `max_t` epochs is recorded as pruning."""
         decision = super().on_trial_result(tune_controller, trial, result)
-        if decision == TrialScheduler.STOP and result.get(self._time_attr, 0) < self._max_t:
+        epoch = result.get(self._time_attr)
+        value = result.get(self._metric) if self._metric else None
+        if epoch is None or value is None:
+            return decision
+        peers = self.seen.setdefault(int(epoch), {})
+        peers[trial.trial_id] = float(value)
+        if decision == TrialScheduler.STOP and epoch < self._max_t:
             self.pruned.add(trial.trial_id)
+            spread = max(peers.values()) - min(peers.values())
+            if len(peers) > 1 and spread <= self.noise:
+                self.coin_tosses[trial.trial_id] = int(epoch)
+                logger.warning(
+                    "ASHA stopped trial %s at epoch %d, where the %d trials that reached it "
+                    "lie within %.3g of each other on %s (%.4f to %.4f, noise %.3g): the cut "
+                    "is a coin toss. Let trials leave their start first: raise "
+                    "tune.scheduler.grace_period (now %d).",
+                    trial.trial_id,
+                    epoch,
+                    len(peers),
+                    spread,
+                    self._metric,
+                    min(peers.values()),
+                    max(peers.values()),
+                    self.noise,
+                    self.grace_period,
+                )
         return decision
 
 

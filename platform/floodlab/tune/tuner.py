@@ -169,6 +169,7 @@ def build_scheduler(spec: ExperimentSpec) -> TrialScheduler:
         max_t=spec.trainer.epochs,
         grace_period=min(s.grace_period, spec.trainer.epochs),
         reduction_factor=s.reduction_factor,
+        noise=s.noise,
     )
 
 
