@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-START_DEADLINE_S = 120  # a loaded 2-core machine can take a while to start GCS + dashboard
+START_DEADLINE_S = 240  # a loaded 2-core machine can take minutes to start GCS + dashboard
 
 
 def _free_ports(n: int) -> list[int]:
