@@ -91,31 +91,25 @@ def test_nan_never_reaches_the_weights(tiny):
     assert all(torch.isfinite(p).all() for p in task.nets.parameters())
 
 
-def test_early_stopping_stops_when_the_metric_stalls(tiny):
+@pytest.mark.parametrize(
+    ("extra", "epochs"),
+    [
+        ("", [1, 2, 3]),  # patience runs out at epoch 3
+        (", min_epochs: 5", [1, 2, 3, 4, 5]),  # ... but min_epochs holds it to 5
+    ],
+)
+def test_early_stopping_stops_when_the_metric_stalls(tiny, extra: str, epochs: list[int]):
     # A vanishing learning rate: val/iou cannot improve after the first check.
     spec = tiny.spec(
         "optim.lr=1e-12",
         "trainer.epochs=10",
-        "trainer.early_stopping={metric: val/iou, mode: max, patience: 2}",
+        f"trainer.early_stopping={{metric: val/iou, mode: max, patience: 2{extra}}}",
     )
     rec = Recorder()
     _, state = _run(tiny, spec, hooks=rec)
     assert state.stopped_early
-    assert [r["epoch"] for r in rec.records] == [1, 2, 3]
+    assert [r["epoch"] for r in rec.records] == epochs
     assert rec.records[-1]["_final"]
-
-
-def test_early_stopping_waits_for_min_epochs(tiny):
-    # The same stalled metric: patience runs out at epoch 3, but min_epochs holds to 5.
-    spec = tiny.spec(
-        "optim.lr=1e-12",
-        "trainer.epochs=10",
-        "trainer.early_stopping={metric: val/iou, mode: max, patience: 2, min_epochs: 5}",
-    )
-    rec = Recorder()
-    _, state = _run(tiny, spec, hooks=rec)
-    assert state.stopped_early
-    assert [r["epoch"] for r in rec.records] == [1, 2, 3, 4, 5]
 
 
 def test_unreported_monitored_metric_is_a_clear_error(tiny):

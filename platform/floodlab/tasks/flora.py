@@ -103,7 +103,7 @@ class FloraTask(Task):
         self.g_adv_weight = loss.rec.adversarial if m.discriminator else 0.0
         # LPIPS: a frozen network from a local file, outside `nets` (never trained,
         # wrapped or checkpointed).
-        self.lpips = load_lpips(loss.rec.lpips_weights) if loss.rec.lpips > 0 else None  # type: ignore[arg-type]
+        self.lpips = load_lpips(str(loss.rec.lpips_weights)) if loss.rec.lpips > 0 else None
         self.detach_branch = loss.stopgrad_branch if loss.decouple == "stopgrad" else None
         bands = list(spec.data.target_bands) or [f"band{i}" for i in range(m.out_channels)]
         # SAR alone (what deployment sees) and with the optical prior fused.
