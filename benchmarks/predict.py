@@ -13,6 +13,12 @@ per (size, method), one ratio line per size (windowed / naive), one line compari
 the scene memory of each method grows from the smallest to the largest scene, and one
 showing that the windowed predictor's memory does not grow with the scene's height.
 
+``--extents`` adds the shape test: thin scenes (`--thin` rows) from the first to the last
+extent wide, and as tall, predicted in tiles (``windowed``, a bounded number of windows
+across) and, for the widths, in full-width strips (``strips``: one tile per strip, the
+predictor before tiles); it prints each peak RSS and how much the peak grows from the
+narrowest to the widest (and shortest to tallest) scene.
+
 The model is a ResUNet (the seed system's architecture) with small widths and random
 weights built from experiments/resunet_sen1floods11.yaml, predicting from VV, RATIO and
 MAGNITUDE (derived on the fly); ``--model conv`` swaps in a 3x3 conv for a quick run.
@@ -22,7 +28,7 @@ highest peak RSS are reported.
 
 Usage: python benchmarks/predict.py [--sizes 2048 4096] [--model resunet|conv]
        [--widths 8 16 32 64] [--window 256] [--overlap 64] [--batch-size 8] [--threads 0]
-       [--repeats 2]
+       [--repeats 2] [--extents 2048 8192 32768 --thin 512]
 """
 
 from __future__ import annotations
@@ -156,8 +162,12 @@ def child(args: argparse.Namespace) -> None:
 
     predict_fn, normalize = build_model(args)
     src, out = Path(args.src or "."), Path(args.out or ".")
+    if args.child == "strips":  # one tile spanning each strip: the full-width predictor
+        import floodlab.predict.scene as scene_mod
+
+        scene_mod.block_windows = lambda batch_size: 2**31 - 1  # type: ignore[assignment]
     start = time.perf_counter()
-    if args.child == "windowed":
+    if args.child in ("windowed", "strips"):
         predict_scene(predict_fn, src, out, bands=BANDS, normalize=normalize, window=args.window,
                       overlap=args.overlap, batch_size=args.batch_size)  # fmt: skip
     elif args.child == "naive":
@@ -180,6 +190,35 @@ def run_child(
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def shape_test(args: argparse.Namespace, base: float) -> None:
+    """Peak RSS of thin scenes from the first to the last extent, wide and tall."""
+    lo, hi = args.extents[0], args.extents[-1]
+    peaks: dict[tuple[str, str], list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="floodlab-bench-") as tmp:
+        for extent in args.extents:
+            for axis in ("width", "height"):
+                src = Path(tmp) / f"scene_{axis}_{extent}.tif"
+                if axis == "width":
+                    write_scene(src, extent, height=args.thin)
+                else:
+                    write_scene(src, args.thin, height=extent)
+                for method in ("windowed", "strips") if axis == "width" else ("windowed",):
+                    r = run_child(method, args, src, Path(tmp) / "flood.tif")
+                    peaks.setdefault((method, axis), []).append(r["peak_rss_mb"])
+                    mpx = extent * args.thin / 1e6
+                    print(json.dumps({"bench": "predict_shape", "method": method, "axis": axis,
+                                      "extent": extent, "thin": args.thin,
+                                      "seconds": round(r["seconds"], 2),
+                                      "mpx_per_s": round(mpx / r["seconds"], 3),
+                                      "peak_rss_mb": round(r["peak_rss_mb"], 1),
+                                      "scene_rss_mb": round(r["peak_rss_mb"] - base, 1),
+                                      "baseline_rss_mb": round(base, 1)}), flush=True)  # fmt: skip
+                src.unlink()
+    growth = {f"{m}_{a}": round(v[-1] / v[0], 3) for (m, a), v in peaks.items()}
+    print(json.dumps({"bench": "predict_shape_growth", "extents": [lo, hi], "thin": args.thin,
+                      "peak_rss_growth": growth, "goal": 1.10}))  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -192,7 +231,16 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--repeats", type=int, default=2, help="runs per method (fastest is kept)")
-    p.add_argument("--child", choices=["windowed", "naive", "baseline"], help=argparse.SUPPRESS)
+    p.add_argument(
+        "--extents",
+        type=int,
+        nargs="*",
+        default=[],
+        help="shape test: thin scenes this wide, and this tall",
+    )
+    p.add_argument("--thin", type=int, default=512, help="the shape test's short side")
+    p.add_argument("--child", choices=["windowed", "strips", "naive", "baseline"],
+                   help=argparse.SUPPRESS)  # fmt: skip
     p.add_argument("--src", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -200,6 +248,9 @@ def main() -> None:
         child(args)
         return
     base = run_child("baseline", args)["peak_rss_mb"]
+    if args.extents:
+        shape_test(args, base)
+        return
     scene_rss: dict[str, list[float]] = {"windowed": [], "naive": []}
     with tempfile.TemporaryDirectory(prefix="floodlab-bench-") as tmp:
         for size in args.sizes:

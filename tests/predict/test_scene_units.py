@@ -133,7 +133,7 @@ def test_real_db_scenes_are_accepted_and_read_unchanged(pattern: str) -> None:
     vv = next(S1.glob(pattern))
     with SceneInputs([vv], ["VV"]) as scene:
         assert scene.select(["VV"]) == ["VV"]
-        got = scene.read_strip(np.arange(scene.height), np.arange(scene.width))[0]
+        got = scene.read_tile(np.arange(scene.height), np.arange(scene.width))[0]
     with rasterio.open(vv) as ds:
         raw = ds.read(1).astype(np.float32)
         if ds.nodata is not None:
@@ -160,5 +160,5 @@ def test_a_large_scene_is_judged_without_reading_it_twice(tmp_path: Path, data_r
     with SceneInputs([path], units="linear") as scene:
         scene.select(["VV"])
         rows = np.arange(300, 310)
-        got = scene.read_strip(rows, np.arange(1010))[0]
+        got = scene.read_tile(rows, np.arange(1010))[0]
     np.testing.assert_allclose(got, 10 * np.log10(lin[0, 300:310]), rtol=1e-5)

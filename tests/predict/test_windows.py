@@ -54,28 +54,77 @@ def test_finished_rows_cover_each_scene_row_once_in_order(height: int, width: in
     assert rows == list(range(height))
 
 
-def _blend_scene(scene: np.ndarray, window: int, overlap: int, predict_fn) -> np.ndarray:
-    """Blend a (C, H, W) scene in memory through the same strip machinery as predict_scene."""
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (7, 300), (130, 129), (300, 900)])
+@pytest.mark.parametrize("block_windows", [2, 3, 16])
+def test_finished_cols_cover_each_scene_column_once_in_order(
+    height: int, width: int, block_windows: int
+) -> None:
+    plan = StripPlan.for_scene(height, width, 64, 16, block_windows)
+    cols = [c for j in range(plan.n_blocks) for c in range(*plan.finished_cols(j))]
+    assert cols == list(range(width))
+    assert plan.n_blocks == -(-len(plan.col_origins) // block_windows)
+
+
+def test_a_tile_needs_two_windows_to_finish_columns() -> None:
+    with pytest.raises(ValueError, match="block_windows >= 2"):
+        StripPlan.for_scene(100, 100, 64, 32, block_windows=1)
+
+
+def _blend_scene(
+    scene: np.ndarray, window: int, overlap: int, predict_fn, block_windows: int = 16
+) -> np.ndarray:
+    """Blend a (C, H, W) scene in memory through the same tile machinery as predict_scene."""
     _, height, width = scene.shape
-    plan = StripPlan.for_scene(height, width, window, overlap)
+    plan = StripPlan.for_scene(height, width, window, overlap, block_windows)
     model = StripModel(predict_fn, plan, ["VV"], ["VV"], None, 4, ("prob",))
     blender = StripBlender(plan)
     out = np.full((height, width), -1.0, dtype=np.float32)
-    for k in range(plan.n_strips):
-        raw = scene[:, plan.strip_rows(k)][:, :, plan.strip_cols()]
-        done = blender.add(model(k, raw))
+    for k, j in plan.tiles():
+        raw = scene[:, plan.strip_rows(k)][:, :, plan.block_cols(j)]
+        done = blender.add(model(k, j, raw))
         if done is not None:
             out[done.start : done.start + done.values.shape[1]] = done.values[0]
     return out
 
 
 @pytest.mark.parametrize(("height", "width"), [(1, 1), (50, 31), (129, 200), (300, 257)])
-def test_a_pixelwise_model_gives_back_its_input_exactly(height: int, width: int) -> None:
-    # Each window predicts the pixel's own value, so any misplaced window, wrong crop or
-    # weight that does not sum to one shows up as a difference from the input.
+@pytest.mark.parametrize("block_windows", [2, 3, 16])
+def test_a_pixelwise_model_gives_back_its_input_exactly(
+    height: int, width: int, block_windows: int
+) -> None:
+    # Each window predicts the pixel's own value, so any misplaced window or tile, wrong
+    # crop or weight that does not sum to one shows up as a difference from the input.
     scene = np.random.default_rng(0).random((1, height, width), dtype=np.float32)
-    out = _blend_scene(scene, 64, 16, lambda x: {"prob": x[:, :1]})
+    out = _blend_scene(scene, 64, 16, lambda x: {"prob": x[:, :1]}, block_windows)
     np.testing.assert_allclose(out, scene[0], atol=1e-6)
+
+
+def _box_sigmoid(x: np.ndarray) -> dict[str, np.ndarray]:
+    """A 9x9 box filter then sigmoid: window borders change the output, so seams would show."""
+    pad = np.pad(x[:, :1], ((0, 0), (0, 0), (4, 4), (4, 4)), mode="edge")
+    h, w = x.shape[2:]
+    box = sum(pad[:, :, i : i + h, j : j + w] for i in range(9) for j in range(9)) / 81.0
+    return {"prob": 1.0 / (1.0 + np.exp(-box))}
+
+
+@pytest.mark.parametrize("overlap", [0, 16, 32])
+def test_column_blocks_do_not_change_the_map(overlap: int) -> None:
+    # The same windows, blended in tiles of 2 or 3 windows, must give the map that one
+    # tile per strip gives: tiles change memory, never the result.
+    scene = np.random.default_rng(2).normal(size=(1, 200, 700)).astype(np.float32)
+    whole = _blend_scene(scene, 64, overlap, _box_sigmoid, block_windows=64)
+    for block_windows in (2, 3):
+        tiled = _blend_scene(scene, 64, overlap, _box_sigmoid, block_windows)
+        np.testing.assert_allclose(tiled, whole, atol=1e-6)
+
+
+def test_tiles_out_of_order_are_refused() -> None:
+    plan = StripPlan.for_scene(100, 300, 64, 16, block_windows=2)
+    model = StripModel(lambda x: {"prob": x[:, :1]}, plan, ["VV"], ["VV"], None, 4, ("prob",))
+    scene = np.zeros((1, 100, 300), dtype=np.float32)
+    tile = model(0, 1, scene[:, plan.strip_rows(0)][:, :, plan.block_cols(1)])
+    with pytest.raises(ValueError, match=r"expected \(strip 0, block 0\)"):
+        StripBlender(plan).add(tile)
 
 
 def test_nodata_pixels_come_out_as_nan_and_do_not_leak() -> None:
@@ -102,7 +151,7 @@ def test_scene_windows_are_normalised_each_by_their_own_statistics() -> None:
     model = StripModel(
         lambda x: {"prob": x[:, :1]}, plan, ["VV"], ["VV"], standardise, 4, ("prob",)
     )
-    strip = model(0, scene[:, plan.strip_rows(0)][:, :, plan.strip_cols()])
+    tile = model(0, 0, scene[:, plan.strip_rows(0)][:, :, plan.block_cols(0)])
     for x0 in (0, 32, 64):
-        block = strip.acc[0, :, x0 : x0 + 32]
+        block = tile.acc[0, :, x0 : x0 + 32]
         assert abs(block.mean()) < 1e-4 and block.std() == pytest.approx(1.0, abs=1e-4)

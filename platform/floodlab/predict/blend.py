@@ -1,4 +1,4 @@
-"""Seamless blending of overlapping window predictions: weights, strips, vertical merge.
+"""Seamless blending of overlapping window predictions: weights, tiles, merging.
 
 Each window's output is multiplied by a 2-D weight that is 1 in its interior and ramps
 down smoothly over the `overlap` pixels at each border (a half-Hann, i.e. raised-cosine,
@@ -8,7 +8,7 @@ same value everywhere yields that value everywhere, and predictions change smoot
 across window borders (no seams). The accumulated weight is still divided out, which
 keeps the result right at the scene margins and for any weight kind.
 
-Each window is normalised on its own (`predict_strip`'s `normalize`), so a per-sample
+Each window is normalised on its own (`predict_tile`'s `normalize`), so a per-sample
 normalisation (``data.normalize: per_patch``) standardises every window by its own valid
 pixels, as training standardised every patch; the fixed and z-score modes act pixel by
 pixel, where the window makes no difference.
@@ -64,24 +64,28 @@ def window_input(window: np.ndarray, normalize: Normalize | None) -> np.ndarray:
 
 
 @dataclass
-class StripResult:
-    """Weighted predictions of one strip, cropped to the scene's columns.
+class TileResult:
+    """Weighted predictions of one tile (one column block of one strip), uncropped.
 
     Attributes:
-        index: the strip's number in the plan.
-        acc: (C_out, window, W) float32, sum of weight * output over the strip's windows.
-        weight: (window, W) float32, sum of weights.
-        valid: (window, W) bool, True where every input band had data.
+        strip: the tile's strip (row of windows) in the plan.
+        block: the tile's column block in the plan.
+        acc: (C_out, window, span) float32, sum of weight * output over the tile's windows,
+            over the padded columns ``plan.block_span(block)``.
+        weight: (window, span) float32, sum of weights.
+        valid: (window, span) bool, True where every input band had data.
     """
 
-    index: int
+    strip: int
+    block: int
     acc: np.ndarray
     weight: np.ndarray
     valid: np.ndarray
 
 
-def predict_strip(
-    index: int,
+def predict_tile(
+    strip: int,
+    block: int,
     image: np.ndarray,
     valid: np.ndarray,
     plan: StripPlan,
@@ -91,14 +95,16 @@ def predict_strip(
     outputs: tuple[str, ...] = ("prob",),
     weights: np.ndarray | None = None,
     normalize: Normalize | None = None,
-) -> StripResult:
-    """Predict every window of one strip and blend them horizontally.
+) -> TileResult:
+    """Predict every window of one tile and blend them horizontally.
 
     Args:
-        index: strip number (carried into the result).
-        image: (C, window, padded_width) float32 model input of the strip: physical
-            values with NaN at nodata when `normalize` is given, else already normalised.
-        valid: (window, padded_width) bool input validity of the strip.
+        strip: the tile's strip number (carried into the result).
+        block: the tile's column block (carried into the result).
+        image: (C, window, span) float32 model input of the tile, over the padded columns
+            ``plan.block_span(block)``: physical values with NaN at nodata when `normalize`
+            is given, else already normalised.
+        valid: (window, span) bool input validity of the tile.
         plan: the scene's plan.
         predict_fn: batched model; see `PredictFn`.
         batch_size: windows per call of `predict_fn`.
@@ -108,13 +114,14 @@ def predict_strip(
             (per-patch statistics are the window's); None: NaN -> 0 only.
 
     Returns:
-        The strip's weighted sums, cropped to scene columns ``[0, W)``.
+        The tile's weighted sums over its padded columns.
     """
-    win, x_first = plan.window, int(plan.col_origins[0])
+    win = plan.window
+    x0, x1 = plan.block_span(block)
     w2d = window_weights(win, plan.overlap) if weights is None else weights
-    starts = [int(x - x_first) for x in plan.col_origins]  # strip columns of each window
+    starts = [int(x - x0) for x in plan.block_origins(block)]  # tile columns of each window
     acc: np.ndarray | None = None
-    weight = np.zeros((win, plan.padded_width), dtype=np.float32)
+    weight = np.zeros((win, x1 - x0), dtype=np.float32)
     for b0 in range(0, len(starts), batch_size):
         chunk = starts[b0 : b0 + batch_size]
         batch = np.stack(
@@ -132,13 +139,12 @@ def predict_strip(
                 "with the training patch size)"
             )
         if acc is None:
-            acc = np.zeros((pred.shape[1], win, plan.padded_width), dtype=np.float32)
+            acc = np.zeros((pred.shape[1], win, x1 - x0), dtype=np.float32)
         for j, s in enumerate(chunk):
             acc[:, :, s : s + win] += pred[j] * w2d
             weight[:, s : s + win] += w2d
-    assert acc is not None  # a plan always has at least one window
-    cols = slice(plan.col_offset, plan.col_offset + plan.width)
-    return StripResult(index, acc[:, :, cols], weight[:, cols], valid[:, cols])
+    assert acc is not None  # a block always has at least one window
+    return TileResult(strip, block, acc, weight, valid)
 
 
 @dataclass
@@ -157,46 +163,89 @@ class FinishedRows:
 
 
 class StripBlender:
-    """Merges strips vertically, in order, and hands out finished rows.
+    """Merges tiles, in order, into finished scene rows.
 
-    Holds only the `overlap` rows that the next strip still adds to, so memory is
-    independent of the scene's height.
+    A tile is blended with the `overlap` columns its left neighbour still adds to, and
+    with the `overlap` rows the strip above still adds to; its finished part is copied
+    into the rows its strip finishes, handed out when the strip's last tile arrives. So
+    the blender holds one strip's finished rows and `overlap` rows of carry, never a
+    whole strip of tiles, and nothing that grows with the scene's height.
     """
 
     def __init__(self, plan: StripPlan):
         self.plan = plan
-        self._next = 0
-        self._carry: tuple[np.ndarray, np.ndarray] | None = None  # (acc, weight) overlap rows
+        self._next = 0  # position of the next tile in `plan.tiles()` order
+        self._left: tuple[np.ndarray, np.ndarray] | None = None  # (acc, weight) columns
+        self._above: tuple[np.ndarray, np.ndarray] | None = None  # (acc, weight) rows
+        self._rows: FinishedRows | None = None  # the current strip's finished rows
 
-    def add(self, strip: StripResult) -> FinishedRows | None:
-        """Add strip `strip.index` (strips must arrive in order); return finished rows."""
+    def add(self, tile: TileResult) -> FinishedRows | None:
+        """Add the next tile (tiles must arrive in `plan.tiles()` order).
+
+        Returns:
+            The rows the tile's strip finishes, once its last tile is added (None before,
+            and for strips that finish no scene row).
+        """
         plan = self.plan
-        if strip.index != self._next:
+        k, j = divmod(self._next, plan.n_blocks)
+        if (tile.strip, tile.block) != (k, j):
             raise ValueError(
-                f"strips must arrive in order: expected {self._next}, got {strip.index}"
+                f"tiles must arrive in order: expected (strip {k}, block {j}), got "
+                f"(strip {tile.strip}, block {tile.block})"
             )
         self._next += 1
-        acc, weight = strip.acc, strip.weight
-        if self._carry is not None and plan.overlap:
-            acc[:, : plan.overlap] += self._carry[0]
-            weight[: plan.overlap] += self._carry[1]
-        # Rows from the next strip's origin on are still open: carry them over.
-        self._carry = (acc[:, plan.stride :].copy(), weight[plan.stride :].copy())
-        start, stop = plan.finished_rows(strip.index)
+        ov, acc, weight = plan.overlap, tile.acc, tile.weight
+        x0, x1 = plan.block_span(j)
+        last_block = j == plan.n_blocks - 1
+        if self._above is None:
+            width = plan.padded_width
+            self._above = (
+                np.zeros((acc.shape[0], ov, width), dtype=np.float32),
+                np.zeros((ov, width), dtype=np.float32),
+            )
+        if j > 0 and ov:
+            acc[:, :, :ov] += self._left[0]  # type: ignore[index]
+            weight[:, :ov] += self._left[1]  # type: ignore[index]
+        # Columns from the next block's first origin on are still open: carry them right.
+        done_w = (x1 - x0) if last_block else (x1 - x0 - ov)
+        self._left = None if last_block else (acc[:, :, done_w:].copy(), weight[:, done_w:].copy())
+        # The finished columns get the strip above's open rows, and leave their own.
+        c0 = x0 - int(plan.col_origins[0])
+        cols = slice(c0, c0 + done_w)
+        if ov:
+            if k > 0:
+                acc[:, :ov, :done_w] += self._above[0][:, :, cols]
+                weight[:ov, :done_w] += self._above[1][:, cols]
+            self._above[0][:, :, cols] = acc[:, plan.stride :, :done_w]
+            self._above[1][:, cols] = weight[plan.stride :, :done_w]
+        start, stop = plan.finished_rows(k)
         if stop <= start:
             return None
-        y = int(plan.row_origins[strip.index])
-        rows = slice(start - y, stop - y)
-        values = acc[:, rows] / weight[rows][None]
-        valid = strip.valid[rows]
+        if j == 0:
+            self._rows = FinishedRows(
+                start,
+                np.empty((acc.shape[0], stop - start, plan.width), dtype=np.float32),
+                np.empty((stop - start, plan.width), dtype=bool),
+            )
+        assert self._rows is not None
+        y = int(plan.row_origins[k])
+        c_start, c_stop = plan.finished_cols(j)
+        rows, tcols = slice(start - y, stop - y), slice(c_start - x0, c_stop - x0)
+        values = acc[:, rows, tcols] / weight[rows, tcols][None]
+        valid = tile.valid[rows, tcols]
         values[:, ~valid] = np.nan
-        return FinishedRows(start, values, valid)
+        self._rows.values[:, :, c_start:c_stop] = values
+        self._rows.valid[:, c_start:c_stop] = valid
+        if not last_block:
+            return None
+        done, self._rows = self._rows, None
+        return done
 
 
 class StripModel:
-    """Turns one strip of physical values into its blended, weighted predictions.
+    """Turns one tile of physical values into its blended, weighted predictions.
 
-    Holds everything a strip needs (model, band derivation, normalisation), so the same
+    Holds everything a tile needs (model, band derivation, normalisation), so the same
     object runs in the driver or, pickled, in Ray workers.
     """
 
@@ -218,7 +267,7 @@ class StripModel:
         """(C_read, h, w) physical values -> (C_model, h, w) physical model bands.
 
         Derived bands are computed here; normalisation happens per window in
-        `predict_strip`.
+        `predict_tile`.
         """
         index = {b: i for i, b in enumerate(self.read_bands)}
 
@@ -229,11 +278,12 @@ class StripModel:
             [get(b) if b in index else derive_band(b, get) for b in self.model_bands]
         ).astype(np.float32, copy=False)
 
-    def __call__(self, index: int, raw: np.ndarray) -> StripResult:
-        """Predict strip `index` from its (C_read, window, padded_width) physical values."""
+    def __call__(self, strip: int, block: int, raw: np.ndarray) -> TileResult:
+        """Predict tile (`strip`, `block`) from its (C_read, window, span) physical values."""
         valid = np.isfinite(raw).all(axis=0)
-        return predict_strip(
-            index,
+        return predict_tile(
+            strip,
+            block,
             self.model_input(raw),
             valid,
             self.plan,

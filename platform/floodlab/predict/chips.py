@@ -25,7 +25,7 @@ from floodlab.predict.blend import (
     Normalize,
     PredictFn,
     StripBlender,
-    predict_strip,
+    predict_tile,
     window_input,
 )
 from floodlab.predict.windows import StripPlan, check_window
@@ -110,17 +110,17 @@ class ChipPredictor:
         """One chip (C, H, W) in blended windows -> output name -> (C_k, H, W)."""
         _, height, width = image.shape
         plan = StripPlan.for_scene(height, width, self.window, self.overlap)
-        cols = plan.strip_cols()
         blender = StripBlender(plan)
         values: np.ndarray | None = None
-        for k in range(plan.n_strips):
-            strip = image[:, plan.strip_rows(k)][:, :, cols]  # reflected at the chip's edges
+        for k, j in plan.tiles():
+            tile = image[:, plan.strip_rows(k)][:, :, plan.block_cols(j)]  # reflected at edges
             # Every pixel is predicted: label validity decides later what is scored.
-            everywhere = np.ones(strip.shape[1:], dtype=bool)
+            everywhere = np.ones(tile.shape[1:], dtype=bool)
             done = blender.add(
-                predict_strip(
+                predict_tile(
                     k,
-                    strip,
+                    j,
+                    tile,
                     everywhere,
                     plan,
                     self._call,
@@ -135,6 +135,6 @@ class ChipPredictor:
                 values = np.zeros((done.values.shape[0], height, width), dtype=np.float32)
             values[:, done.start : done.start + done.values.shape[1]] = done.values
         assert values is not None  # the last strip always finishes the chip's last rows
-        # predict_strip stacks the outputs along channels, in `outputs` order.
+        # predict_tile stacks the outputs along channels, in `outputs` order.
         ends = np.cumsum([self._channels[k] for k in self.outputs])[:-1]
         return dict(zip(self.outputs, np.split(values, ends), strict=True))

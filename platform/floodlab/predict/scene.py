@@ -29,13 +29,15 @@ import rasterio
 
 from floodlab.data.units import units_provenance
 from floodlab.errors import DataError
-from floodlab.predict.blend import Normalize, PredictFn, StripBlender, StripModel, StripResult
+from floodlab.predict.blend import Normalize, PredictFn, StripBlender, StripModel, TileResult
 from floodlab.predict.scene_io import BLOCK, OUTPUT_NODATA, SceneInputs, SceneWriter
-from floodlab.predict.scene_ray import n_workers, strips_on_ray
-from floodlab.predict.windows import StripPlan, check_window
+from floodlab.predict.scene_ray import n_workers, tiles_on_ray
+from floodlab.predict.windows import DEFAULT_BLOCK_WINDOWS, StripPlan, check_window
 from floodlab.writable import check_output
 
 log = logging.getLogger(__name__)
+# The most GDAL may cache while a scene is predicted (bytes): flat in the scene's size.
+GDAL_CACHE_MAX = 64 * 2**20
 
 
 __all__ = ["OUTPUT_NODATA", "PredictFn", "SceneResult", "predict_scene", "rgb_path_for"]
@@ -97,10 +99,13 @@ def predict_scene(
 ) -> SceneResult:
     """Predict a whole scene window by window and write the flood map GeoTIFF.
 
-    The scene is processed in strips of `window` rows (`StripPlan`): each strip is read
-    with a rasterio window, predicted window by window, blended into the strips around it
-    (`StripBlender`) and its finished rows are written, so peak memory depends on the
-    scene's width only. The output appears at `out_path` only when complete.
+    The scene is processed in tiles of `window` rows and a bounded number of windows
+    across (`StripPlan`): each tile is read with a rasterio window, predicted window by
+    window and blended into the tiles around it (`StripBlender`), and finished rows are
+    written as each strip of tiles completes. Reads, model inputs and outputs are
+    bounded by the tile; what grows with the scene's width is only the `overlap` rows
+    carried to the next strip and the finished rows waiting for their row of output
+    tiles. The output appears at `out_path` only when complete.
 
     Args:
         predict_fn: batched model, (B, C, h, w) normalised input -> {"prob", ["rgb"]}.
@@ -117,8 +122,8 @@ def predict_scene(
         threshold: probability at and above which a pixel is water in band 2.
         cog: write a Cloud-Optimised GeoTIFF (with overviews).
         write_rgb: also write the model's "rgb" output to `rgb_path_for(out_path)`.
-        address: Ray cluster to spread strips over (`floodlab.cluster.ray_env.ensure_ray`).
-        parallel: Ray workers over strips; 0 predicts in this process, unless `address`
+        address: Ray cluster to spread tiles over (`floodlab.cluster.ray_env.ensure_ray`).
+        parallel: Ray workers over tiles; 0 predicts in this process, unless `address`
             is given, which then uses the cluster's CPUs (at most 8 workers).
         use_gpu: give each Ray worker one GPU.
         tags: extra GeoTIFF metadata tags (e.g. the run).
@@ -155,17 +160,19 @@ def predict_scene(
         rasterio.Env(**_gdal_cache(scene, window)),
     ):
         read_bands = scene.select(bands)
-        plan = StripPlan.for_scene(scene.height, scene.width, window, overlap)
+        plan = StripPlan.for_scene(
+            scene.height, scene.width, window, overlap, block_windows(batch_size)
+        )
         model = StripModel(predict_fn, plan, bands, read_bands, normalize, batch_size, outputs)
         log.info(
-            "predicting %s: %dx%d px, %d windows of %d px (overlap %d) in %d strips",
+            "predicting %s: %dx%d px, %d windows of %d px (overlap %d) in %d tiles",
             paths[0],
             scene.width,
             scene.height,
             plan.n_windows,
             window,
             overlap,
-            plan.n_strips,
+            plan.n_tiles,
         )
         all_tags = {
             "FLOODLAB_THRESHOLD": str(threshold),
@@ -204,18 +211,18 @@ def predict_scene(
                     )
                 )
             workers = n_workers(address, parallel)
-            strips: Generator[StripResult, None, None] = (
-                strips_on_ray(scene, plan, model, workers, address, use_gpu)
+            tiles: Generator[TileResult, None, None] = (
+                tiles_on_ray(scene, plan, model, workers, address, use_gpu)
                 if workers
                 else (
-                    model(k, scene.read_strip(plan.strip_rows(k), plan.strip_cols()))
-                    for k in range(plan.n_strips)
+                    model(k, j, scene.read_tile(plan.strip_rows(k), plan.block_cols(j)))
+                    for k, j in plan.tiles()
                 )
             )
             try:
-                valid_px, water_px = _blend_and_write(plan, strips, writers, threshold, progress)
+                valid_px, water_px = _blend_and_write(plan, tiles, writers, threshold, progress)
             finally:
-                strips.close()  # stops Ray workers early on failure
+                tiles.close()  # stops Ray workers early on failure
             paths_written = [w.commit() for w in writers]
         except BaseException:
             for w in writers:
@@ -232,6 +239,12 @@ def predict_scene(
     )
 
 
+def block_windows(batch_size: int) -> int:
+    """Windows per tile: `DEFAULT_BLOCK_WINDOWS` rounded up to whole batches (at least 2)."""
+    batches = max(1, -(-DEFAULT_BLOCK_WINDOWS // batch_size))
+    return max(2, batches * batch_size)
+
+
 def _units_tag(units: str | None) -> str:
     """The FLOODLAB_SAR_UNITS tag: input units and their conversion to dB."""
     info = units_provenance(units)
@@ -242,29 +255,29 @@ def _gdal_cache(scene: SceneInputs, window: int) -> dict[str, int]:
     """GDAL block-cache size for a scene (unless the user set GDAL_CACHEMAX).
 
     GDAL's default (5% of RAM) fills with every block read or written, so memory would
-    grow with the scene. Two strips' worth of input and output rows is enough for the
-    overlapping rows of the next strip to come from the cache, and grows with the width
-    only (4 bytes per value is an upper bound for any input type).
+    grow with the scene. Two strips' worth of input and output rows lets the overlapping
+    rows of the next strip come from the cache; it is capped at `GDAL_CACHE_MAX` so that
+    memory stays flat on wide scenes, where those rows are read again from disk instead.
     """
     if "GDAL_CACHEMAX" in os.environ:
         return {}
     values_per_row = scene.width * (sum(info.count for info in scene.infos) + 5)  # + outputs
     size = 2 * (window + BLOCK) * values_per_row * 4
-    return {"GDAL_CACHEMAX": int(min(max(size, 16 * 2**20), 2**30))}
+    return {"GDAL_CACHEMAX": int(min(max(size, 16 * 2**20), GDAL_CACHE_MAX))}
 
 
 def _blend_and_write(
     plan: StripPlan,
-    strips: Iterator[StripResult],
+    tiles: Iterator[TileResult],
     writers: list[SceneWriter],
     threshold: float,
     progress: Callable[[int], None] | None,
 ) -> tuple[int, int]:
-    """Blend strips in order, threshold, write finished rows; return (valid, water) counts."""
+    """Blend tiles in order, threshold, write finished rows; return (valid, water) counts."""
     blender = StripBlender(plan)
     valid_px = water_px = 0
-    for strip in strips:
-        done = blender.add(strip)
+    for tile in tiles:
+        done = blender.add(tile)
         if done is None:
             continue
         prob = done.values[0]  # (n, W), NaN at nodata

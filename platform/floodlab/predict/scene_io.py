@@ -234,11 +234,11 @@ class SceneInputs:
                 self.close()
                 raise
 
-    def read_strip(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    def read_tile(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Read the selected bands at (reflected) scene rows and columns.
 
-        Only the rows ``[rows.min(), rows.max()]`` are read from disk (a rasterio window
-        across the full width); reflection is a gather on that block.
+        Only the block ``[rows.min(), rows.max()] x [cols.min(), cols.max()]`` is read
+        from disk (one rasterio window); reflection is a gather on that block.
 
         Args:
             rows: (h,) scene row indices in range.
@@ -249,17 +249,18 @@ class SceneInputs:
             bands in dB (converted from the declared `units`).
         """
         r0, r1 = int(rows.min()), int(rows.max()) + 1
-        window = Window(0, r0, self.width, r1 - r0)
+        c0, c1 = int(cols.min()), int(cols.max()) + 1
+        window = Window(c0, r0, c1 - c0, r1 - r0)
         out = np.empty((len(self._plan), len(rows), len(cols)), dtype=np.float32)
         to_db = sar_units(self.units).convert
         for c, (name, src) in enumerate(self._plan.items()):
             ds = self._datasets[src.file]
-            block = self._read_band(src, window=window)  # (r1 - r0, W) in the file's dtype
+            block = self._read_band(src, window=window)  # (r1 - r0, c1 - c0), file dtype
             values = block.astype(np.float32)
             values[nodata_mask(block, ds.nodata) | ~np.isfinite(values)] = np.nan
             if name in S1_BANDS:
                 values = to_db(values)
-            out[c] = values[np.ix_(rows - r0, cols)]
+            out[c] = values[np.ix_(rows - r0, cols - c0)]
         return out
 
     def close(self) -> None:
@@ -297,7 +298,9 @@ class SceneWriter:
         self.path, self.cog = Path(path), cog
         self.width, self.height, self.count = width, height, len(descriptions)
         self._tmp = self.path.with_name(f".{self.path.name}.partial")
-        self._pending: list[np.ndarray] = []  # (count, n, W) row blocks not yet written
+        # Rows not yet written: one row of output tiles at most, filled in place.
+        self._rows = np.empty((self.count, min(BLOCK, height), width), dtype=np.float32)
+        self._filled = 0
         self._written = 0
         profile = {
             "driver": "GTiff",
@@ -324,20 +327,28 @@ class SceneWriter:
             self._ds.update_tags(**tags)
 
     def write_rows(self, values: np.ndarray) -> None:
-        """Append the next rows: (count, n, W) float32 with NaN at nodata."""
-        self._pending.append(np.where(np.isnan(values), OUTPUT_NODATA, values).astype(np.float32))
-        buffered = sum(v.shape[1] for v in self._pending)
-        # Write whole rows of tiles so no compressed tile is rewritten (which would bloat it).
-        if buffered >= BLOCK or self._written + buffered == self.height:
-            rows = np.concatenate(self._pending, axis=1)
-            n = (
-                rows.shape[1]
-                if self._written + buffered == self.height
-                else rows.shape[1] // BLOCK * BLOCK
-            )
-            self._ds.write(rows[:, :n], window=Window(0, self._written, self.width, n))
-            self._written += n
-            self._pending = [rows[:, n:]] if n < rows.shape[1] else []
+        """Append the next rows: (count, n, W) float32 with NaN at nodata.
+
+        Rows are gathered into one row of output tiles and written when it is complete
+        (or the scene ends), so no compressed tile is ever rewritten (which would bloat
+        the file) and at most `BLOCK` rows are held.
+        """
+        n, done = values.shape[1], 0
+        while done < n:
+            room = self._rows.shape[1] - self._filled
+            take = min(room, n - done)
+            target = self._rows[:, self._filled : self._filled + take]
+            np.copyto(target, values[:, done : done + take])
+            target[np.isnan(target)] = OUTPUT_NODATA
+            self._filled += take
+            done += take
+            if self._filled == self._rows.shape[1] or self._written + self._filled == self.height:
+                self._ds.write(
+                    self._rows[:, : self._filled],
+                    window=Window(0, self._written, self.width, self._filled),
+                )
+                self._written += self._filled
+                self._filled = 0
 
     def commit(self) -> Path:
         """Finish the file and move it to its final path (atomically)."""

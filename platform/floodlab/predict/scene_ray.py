@@ -1,4 +1,4 @@
-"""Scene prediction spread over Ray actors: strips read on the driver, predicted by workers."""
+"""Scene prediction spread over Ray actors: tiles read on the driver, predicted by workers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from floodlab.errors import DataError
-from floodlab.predict.blend import StripModel, StripResult
+from floodlab.predict.blend import StripModel, TileResult
 from floodlab.predict.scene_io import SceneInputs
 from floodlab.predict.windows import StripPlan
 
@@ -41,27 +41,27 @@ def _connect(address: str | None) -> None:
 
 
 class _StripWorker:
-    """Ray actor that keeps one `StripModel` (and its network) loaded across strips."""
+    """Ray actor that keeps one `StripModel` (and its network) loaded across tiles."""
 
     def __init__(self, model: StripModel):
         self.model = model
 
-    def run(self, index: int, raw: np.ndarray) -> StripResult:
-        return self.model(index, raw)
+    def run(self, strip: int, block: int, raw: np.ndarray) -> TileResult:
+        return self.model(strip, block, raw)
 
 
-def strips_on_ray(
+def tiles_on_ray(
     scene: SceneInputs,
     plan: StripPlan,
     model: StripModel,
     n_workers: int,
     address: str | None,
     use_gpu: bool,
-) -> Generator[StripResult, None, None]:
-    """Predict strips on Ray actors; the driver reads inputs and yields results in order.
+) -> Generator[TileResult, None, None]:
+    """Predict tiles on Ray actors; the driver reads inputs and yields results in order.
 
-    At most two strips per worker are in flight, so the driver's memory stays bounded
-    however many strips the scene has.
+    At most two tiles per worker are in flight, so the driver's memory stays bounded
+    however many tiles the scene has.
     """
     import ray
 
@@ -72,9 +72,9 @@ def strips_on_ray(
     log.info("predicting on %d Ray workers", n_workers)
     pending: deque[Any] = deque()
     try:
-        for k in range(plan.n_strips):
-            raw = scene.read_strip(plan.strip_rows(k), plan.strip_cols())
-            pending.append(actors[k % n_workers].run.remote(k, raw))
+        for t, (k, j) in enumerate(plan.tiles()):
+            raw = scene.read_tile(plan.strip_rows(k), plan.block_cols(j))
+            pending.append(actors[t % n_workers].run.remote(k, j, raw))
             while len(pending) >= 2 * n_workers:
                 yield ray.get(pending.popleft())
         while pending:

@@ -8,9 +8,12 @@ repeated). Every scene pixel therefore lies in the full-weight interior of some 
 so edge pixels are predicted with as much context as interior ones, and the blending
 weights (floodlab.predict.blend) sum to one everywhere inside the scene.
 
-A *strip* is one row of windows: it spans rows ``[y, y + window)`` of the padded scene
-and every column. Strips are predicted one after another (or in parallel) and blended
-vertically by the driver, so memory grows with the scene's width, never its height.
+A *strip* is one row of windows: it spans rows ``[y, y + window)`` of the padded scene.
+Each strip is cut into *tiles* of `block_windows` neighbouring windows (a column block),
+so one unit of work reads, predicts and blends a bounded ``window x tile-width`` piece of
+the scene whatever its size. Tiles are predicted in order (strip by strip, left to right,
+or in parallel) and blended by the driver, which carries only the overlapping margins
+(`overlap` columns to the next tile, `overlap` rows to the next strip).
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+# Windows per column block by default: a tile of 16 windows of 256 px with 64 px of
+# overlap is 3136 px wide, whatever the scene's width.
+DEFAULT_BLOCK_WINDOWS = 16
 
 
 def axis_origins(length: int, window: int, overlap: int) -> np.ndarray:
@@ -87,6 +94,7 @@ class StripPlan:
         overlap: window overlap (pixels).
         row_origins: (n_strips,) first padded row of each strip.
         col_origins: (n_cols,) first padded column of each window within a strip.
+        block_windows: windows per column block (tile); the last block may hold fewer.
     """
 
     height: int
@@ -95,10 +103,25 @@ class StripPlan:
     overlap: int
     row_origins: np.ndarray
     col_origins: np.ndarray
+    block_windows: int = DEFAULT_BLOCK_WINDOWS
 
     @classmethod
-    def for_scene(cls, height: int, width: int, window: int, overlap: int) -> StripPlan:
-        """The plan for an H x W scene (any size, including smaller than one window)."""
+    def for_scene(
+        cls,
+        height: int,
+        width: int,
+        window: int,
+        overlap: int,
+        block_windows: int = DEFAULT_BLOCK_WINDOWS,
+    ) -> StripPlan:
+        """The plan for an H x W scene (any size, including smaller than one window).
+
+        `block_windows` (>= 2, so that every tile finishes some columns) sets the tile width.
+        """
+        if block_windows < 2:
+            raise ValueError(
+                f"`block_windows >= 2` must hold, but got (block_windows={block_windows})"
+            )
         return cls(
             height=height,
             width=width,
@@ -106,6 +129,7 @@ class StripPlan:
             overlap=overlap,
             row_origins=axis_origins(height, window, overlap),
             col_origins=axis_origins(width, window, overlap),
+            block_windows=block_windows,
         )
 
     @property
@@ -122,6 +146,45 @@ class StripPlan:
     def n_windows(self) -> int:
         """Number of windows over the whole scene."""
         return len(self.row_origins) * len(self.col_origins)
+
+    @property
+    def n_blocks(self) -> int:
+        """Column blocks (tiles) per strip."""
+        return math.ceil(len(self.col_origins) / self.block_windows)
+
+    @property
+    def n_tiles(self) -> int:
+        """Tiles over the whole scene: strips x column blocks."""
+        return self.n_strips * self.n_blocks
+
+    def tiles(self) -> list[tuple[int, int]]:
+        """Every (strip, block) in prediction order: strip by strip, left to right."""
+        return [(k, j) for k in range(self.n_strips) for j in range(self.n_blocks)]
+
+    def block_origins(self, j: int) -> np.ndarray:
+        """Padded column origins of the windows of column block `j`."""
+        return self.col_origins[j * self.block_windows : (j + 1) * self.block_windows]
+
+    def block_span(self, j: int) -> tuple[int, int]:
+        """Padded columns ``[x0, x1)`` covered by the windows of column block `j`."""
+        origins = self.block_origins(j)
+        return int(origins[0]), int(origins[-1]) + self.window
+
+    def block_cols(self, j: int) -> np.ndarray:
+        """Scene columns read by column block `j`, reflected into range: (x1 - x0,) int64."""
+        x0, x1 = self.block_span(j)
+        return reflect_index(np.arange(x0, x1), self.width)
+
+    def finished_cols(self, j: int) -> tuple[int, int]:
+        """Scene columns ``[start, stop)`` of a strip that no block after `j` touches.
+
+        The column analogue of `finished_rows`: block j finishes the columns from its first
+        window's origin up to the next block's, the last block everything to the scene's
+        end; the reflection margins are clipped away.
+        """
+        x0, x1 = self.block_span(j)
+        end = x1 if j == self.n_blocks - 1 else int(self.block_origins(j + 1)[0])
+        return max(x0, 0), min(end, self.width)
 
     @property
     def padded_width(self) -> int:
