@@ -12,6 +12,7 @@ from floodlab.metrics.bootstrap import (
     IMAGES_IN_MEAN,
     SUMMARY_KEYS,
     bootstrap_intervals,
+    paired_differences,
     resample_weights,
     summarise,
 )
@@ -69,3 +70,25 @@ def test_one_image_has_a_degenerate_interval_and_no_flood_is_undefined() -> None
 def test_predictors_must_score_the_same_images() -> None:
     with pytest.raises(ValueError, match="same images"):
         bootstrap_intervals({"a": random_counts(3, 0), "b": random_counts(4, 0)})
+
+
+def test_a_consistent_small_gain_is_resolved_by_the_paired_interval() -> None:
+    # The model finds 8 more flood pixels than the baseline on every image: a small gain
+    # next to the spread between images, so the two separate intervals overlap, while the
+    # interval of the paired difference lies wholly above 0.
+    base = random_counts(40, 5)
+    model = base + np.array([8, 0, -8, 0])
+    counts = {"model": model, "otsu": base}
+    separate = bootstrap_intervals(counts, resamples=500, seed=0)
+    assert separate["model"][keys.MEAN_IMAGE_IOU][0] < separate["otsu"][keys.MEAN_IMAGE_IOU][1]
+    diff = paired_differences(counts, [("model", "otsu")], resamples=500, seed=0)["model - otsu"]
+    point = summarise(model)[keys.MEAN_IMAGE_IOU] - summarise(base)[keys.MEAN_IMAGE_IOU]
+    assert diff[keys.MEAN_IMAGE_IOU]["value"] == pytest.approx(point)
+    low, high = diff[keys.MEAN_IMAGE_IOU]["ci95"]
+    assert 0.0 < low <= point <= high
+    assert diff["images_better"] == 1.0
+    # Swapped, the difference and its interval change sign; an absent predictor is skipped.
+    back = paired_differences(counts, [("otsu", "model"), ("otsu", "x")], resamples=500, seed=0)
+    assert list(back) == ["otsu - model"]
+    assert back["otsu - model"][keys.MEAN_IMAGE_IOU]["ci95"] == pytest.approx([-high, -low])
+    assert back["otsu - model"]["images_better"] == 0.0

@@ -211,6 +211,13 @@ def test_otsu_and_all_water_are_reported_with_their_definitions(resunet_run: Run
         assert report["definitions"][key] == text
     for shown in ("otsu", "all_water", "mean image IoU", "pooled IoU", "95% bootstrap"):
         assert shown in result.output
+    # Model minus each baseline, with the interval of the paired difference.
+    assert set(report["differences"]) == {"model - otsu", "model - all_water"}
+    diff = report["differences"]["model - otsu"]["mean_image_iou"]
+    model, otsu = report["predictors"]["model"], report["predictors"]["otsu"]
+    assert diff["value"] == pytest.approx(model["mean_image_iou"] - otsu["mean_image_iou"])
+    assert diff["ci95"][0] <= diff["value"] <= diff["ci95"][1]
+    assert "model - otsu: mean image IoU" in result.output
     header = (resunet_run.eval_dir("val") / "per_image.csv").read_text().splitlines()[0]
     assert "iou_otsu" in header and "iou_all_water" in header and "tp_all_water" in header
 

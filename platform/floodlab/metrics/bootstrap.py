@@ -148,6 +148,66 @@ def bootstrap_intervals(
     return out
 
 
+DIFFERENCE_KEYS: tuple[str, ...] = (keys.MEAN_IMAGE_IOU, keys.IOU)
+
+
+def paired_differences(
+    counts: Mapping[str, np.ndarray],
+    pairs: list[tuple[str, str]],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, dict[str, object]]:
+    """A minus B of `DIFFERENCE_KEYS` for each pair, with paired bootstrap intervals.
+
+    Args:
+        counts: predictor -> (N, 4) per-image counts, the same N images for every predictor.
+        pairs: (A, B) predictor names; pairs naming an absent predictor are skipped.
+        resamples: bootstrap resamples (the same seed gives `bootstrap_intervals`' ones).
+        seed: seed of the resampling.
+        level: coverage of the intervals.
+
+    Returns:
+        ``"A - B"`` -> {score: {"value": A - B, "ci95": [low, high]}, ...,
+        "images_better": share of the images with both IoUs defined where A's is higher}.
+    """
+    first = next(iter(counts.values()), np.zeros((0, 4)))
+    n = np.asarray(first).reshape(-1, 4).shape[0]
+    weights = resample_weights(n, resamples, seed)
+    tails = [50.0 * (1.0 - level), 100.0 - 50.0 * (1.0 - level)]
+
+    def resampled(c: np.ndarray) -> dict[str, np.ndarray]:
+        values = _scores(weights @ c)
+        ious = per_image_iou(c)
+        finite = np.isfinite(ious)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values[keys.MEAN_IMAGE_IOU] = (weights @ np.where(finite, ious, 0.0)) / (
+                weights @ finite.astype(np.int64)
+            )
+        return values
+
+    out: dict[str, dict[str, object]] = {}
+    for a, b in pairs:
+        if a not in counts or b not in counts:
+            continue
+        ca, cb = (np.asarray(counts[x], dtype=np.int64).reshape(-1, 4) for x in (a, b))
+        point_a, point_b = summarise(ca), summarise(cb)
+        res_a, res_b = resampled(ca), resampled(cb)
+        entry: dict[str, object] = {
+            k: {
+                "value": point_a[k] - point_b[k],
+                "ci95": _percentiles(res_a[k] - res_b[k], tails),
+            }
+            for k in DIFFERENCE_KEYS
+        }
+        ia, ib = per_image_iou(ca), per_image_iou(cb)
+        both = np.isfinite(ia) & np.isfinite(ib)
+        entry["images_better"] = float((ia[both] > ib[both]).mean()) if both.any() else float("nan")
+        out[f"{a} - {b}"] = entry
+    return out
+
+
 def _percentiles(values: np.ndarray, tails: list[float]) -> list[float]:
     """The two percentiles of the finite values (NaN, NaN when there are none)."""
     finite = values[np.isfinite(values)]

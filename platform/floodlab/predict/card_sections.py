@@ -309,6 +309,13 @@ def evaluation_section(report: Mapping[str, Any] | None, run: Any) -> list[str]:
         )
     defs = report.get("definitions", {})
     lines.append("")
+    for pair, d in report.get("differences", {}).items():
+        iou = d["mean_image_iou"]
+        lo, hi = iou["ci95"]
+        lines.append(
+            f"- {pair}: mean image IoU {iou['value']:+.3f} [{lo:+.3f}, {hi:+.3f}] (paired "
+            f"bootstrap); higher IoU on {100 * d['images_better']:.0f}% of images"
+        )
     if "ci95" in defs:
         lines.append(f"- [low, high]: {defs['ci95']}")
     for name, m in report.get("predictors", {}).items():

@@ -137,6 +137,12 @@ def _cell(value: float, interval: list[float] | None) -> str:
     return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
+def _signed(d: dict[str, Any]) -> str:
+    """``+0.027 [-0.011, +0.064]``: a difference and its paired interval."""
+    lo, hi = d["ci95"]
+    return f"{d['value']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+
 def format_table(report: dict[str, Any]) -> str:
     """The evaluation as plain text: every predictor's scores with their 95% intervals,
     the translation beside its per-band-mean baseline, oracles apart, and definitions."""
@@ -184,6 +190,12 @@ def format_table(report: dict[str, Any]) -> str:
             lines.append(
                 f"[low, high]: 95% bootstrap interval over images ({boot['resamples']} "
                 f"resamples, seed {boot['seed']})"
+            )
+        for pair, d in report.get("differences", {}).items():
+            lines.append(
+                f"{pair}: mean image IoU {_signed(d['mean_image_iou'])}, pooled IoU "
+                f"{_signed(d['iou'])}; higher IoU on {100 * d['images_better']:.0f}% of images "
+                "(paired bootstrap)"
             )
         eces = {
             n: c["ece"]

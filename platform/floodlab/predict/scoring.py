@@ -17,7 +17,12 @@ import numpy as np
 
 from floodlab.data import sample as S
 from floodlab.metrics import keys
-from floodlab.metrics.bootstrap import DEFINITIONS, bootstrap_intervals, summarise
+from floodlab.metrics.bootstrap import (
+    DEFINITIONS,
+    bootstrap_intervals,
+    paired_differences,
+    summarise,
+)
 from floodlab.metrics.segmentation import confusion_counts, count_scores
 from floodlab.predict.calibration import ECE, ECE_DEFINITION, CalibrationCounts
 
@@ -166,6 +171,13 @@ class SplitScores:
                 }
                 for name, c in counts.items()
             }
+            baselines = [b for b in (OTSU, BRIGHTNESS, ALL_WATER) if b in counts]
+            out["differences"] = paired_differences(
+                counts,
+                [(m, b) for m in counts if m not in baselines for b in baselines],
+                resamples=resamples,
+                seed=seed,
+            )
             sources = np.asarray(self.sources)
             out["by_source"] = {
                 s: {name: summarise(c[sources == s]) for name, c in counts.items()}
@@ -178,6 +190,10 @@ class SplitScores:
                 "ci95": f"95% percentile bootstrap interval over images: {resamples} resamples "
                 f"of the images with replacement (seed {seed}), every score recomputed from "
                 "the resampled images' counts; the same resamples for every predictor",
+                "differences": "predictor minus baseline of the mean per-image IoU and the "
+                "pooled IoU, with the 95% interval of the difference over the same resamples "
+                "(paired), and images_better: the share of images where the predictor's IoU "
+                "is higher",
             }
             out["bootstrap"] = {"resamples": resamples, "seed": seed, "level": 0.95}
         else:
