@@ -121,6 +121,27 @@ def test_band_agnostic_lengths(tiny_s1f11_store: Path) -> None:
     assert float(s[S.IMAGE].min()) >= 0 and float(s[S.IMAGE].max()) <= 1
 
 
+def test_band_agnostic_training_bands_can_be_chosen(tiny_s1f11_store: Path) -> None:
+    # Bands where water looks alike (dark): the chosen ones, in order, and nothing else.
+    spec = spec_for(
+        tiny_s1f11_store,
+        band_agnostic=True,
+        agnostic_train_bands=["VH", "VV"],
+        normalize="sarkd_clip",
+        image_bands=["VV"],
+        patch_size=64,
+    )
+    train = FloodDataset(spec, "train", train=True)
+    assert len(train) == 2 * len(train.ids)
+    assert [train[k][S.BAND] for k in range(2)] == ["VH", "VV"]
+    with pytest.raises(DataError, match=r"data\.agnostic_train_bands"):
+        FloodDataset(
+            spec_for(tiny_s1f11_store, band_agnostic=True, agnostic_train_bands=["VV_pre"]),
+            "train",
+            train=True,
+        )
+
+
 def test_dataloader_with_two_workers(tiny_s1f11_store: Path) -> None:
     spec = spec_for(tiny_s1f11_store, image_bands=["VV", "RATIO"], patch_size=32)
     ds = FloodDataset(spec, "train", train=True)

@@ -118,6 +118,10 @@ class DataSpec(StrictModel):
         default_factory=lambda: ["VV", "VH"],
         description="Bands used as single-channel validation samples in band-agnostic mode.",
     )
+    agnostic_train_bands: list[str] | None = Field(
+        None,
+        description="Bands used as single-channel training samples in band-agnostic mode; default: SAR-KD's (VV, VH, B2, B3, B4, NDVI, NDWI) that the store holds. Choose bands where water looks alike (e.g. dark in VV, B11, B8): a one-channel model cannot tell which band it sees.",
+    )
     train_split: str = Field("train", description="Split name used for training.")
     val_split: str = Field("val", description="Split name used for validation.")
     test_split: str = Field(
@@ -141,9 +145,13 @@ class DataSpec(StrictModel):
             raise ValueError(f"unknown dataset{did}; available: {list(names)}")
         return name
 
-    @field_validator("image_bands", "optical_bands", "target_bands", "agnostic_val_bands")
+    @field_validator(
+        "image_bands", "optical_bands", "target_bands", "agnostic_val_bands", "agnostic_train_bands"
+    )
     @classmethod
-    def _known_bands(cls, bands: list[str]) -> list[str]:
+    def _known_bands(cls, bands: list[str] | None) -> list[str] | None:
+        if bands is None:
+            return None
         unknown = [b for b in bands if b not in ALL_BANDS]
         if unknown:
             raise ValueError(f"unknown band(s) {unknown}; known bands: {list(ALL_BANDS)}")
@@ -155,7 +163,19 @@ class DataSpec(StrictModel):
             raise ValueError("data.image_bands must name at least one band")
         if not self.label_sources:
             raise ValueError("data.label_sources must name at least one of 'hand', 'weak'")
+        if self.agnostic_train_bands is not None and not self.agnostic_train_bands:
+            raise ValueError(
+                "data.agnostic_train_bands must name at least one band, or be left out"
+            )
         return self
+
+    def agnostic_bands(self, available: list[str]) -> list[str]:
+        """Band-agnostic training bands: `agnostic_train_bands`, else SAR-KD's the store has."""
+        from floodlab.bands import SARKD_BANDS
+
+        if self.agnostic_train_bands is not None:
+            return list(self.agnostic_train_bands)
+        return [b for b in SARKD_BANDS if b in available]
 
     @property
     def store_path(self) -> str:

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from floodlab.bands import SARKD_BANDS
 from floodlab.data import sample as S
 from floodlab.data.load.normalize import (
     check_sar_units,
@@ -146,8 +145,7 @@ class FloodDataset(Dataset):
         """Bands that become single-channel samples in band-agnostic mode."""
         if not self.train:
             return list(self.spec.agnostic_val_bands)
-        avail = set(store.available_bands())
-        return [b for b in SARKD_BANDS if b in avail]
+        return self.spec.agnostic_bands(list(store.available_bands()))
 
     def _validate(self, store: Store) -> None:
         spec = self.spec
@@ -156,6 +154,7 @@ class FloodDataset(Dataset):
         store.check_bands(spec.target_bands, "data.target_bands")
         if spec.band_agnostic:
             store.check_bands(spec.agnostic_val_bands, "data.agnostic_val_bands")
+            store.check_bands(spec.agnostic_train_bands or [], "data.agnostic_train_bands")
         if spec.label == "flood":
             missing = [s for s in spec.label_sources if LABEL_ARRAY[s] not in store.modalities]
             if missing:

@@ -218,14 +218,11 @@ def normalization_params(spec_data: Any, store: Any) -> dict[str, Any]:
         {"mode", "target_clip", "image"|"optical"|"target": {"bands", "coefficients",
         "mean", "std"}}; "image" holds every band-agnostic band in band-agnostic mode.
     """
-    from floodlab.bands import SARKD_BANDS
-
     mode = spec_data.normalize
     check_sar_units(mode, store)
     image_bands = list(spec_data.image_bands)
     if spec_data.band_agnostic:
-        avail = set(store.available_bands())
-        image_bands = [b for b in SARKD_BANDS if b in avail]
+        image_bands = spec_data.agnostic_bands(list(store.available_bands()))
         image_bands += [b for b in spec_data.agnostic_val_bands if b not in image_bands]
     stats = {b: store.stats(b) for b in store.available_bands() if store.has_stats(b)}
 
