@@ -203,7 +203,9 @@ def shape_test(args: argparse.Namespace, base: float) -> None:
                 else:
                     write_scene(src, args.thin, height=extent)
                 for method in ("windowed", "strips") if axis == "width" else ("windowed",):
-                    r = run_child(method, args, src, Path(tmp) / "flood.tif")
+                    out = Path(tmp) / f"flood_{method}_{axis}_{extent}.tif"
+                    r = run_child(method, args, src, out)
+                    out.unlink()
                     peaks.setdefault((method, axis), []).append(r["peak_rss_mb"])
                     mpx = extent * args.thin / 1e6
                     print(json.dumps({"bench": "predict_shape", "method": method, "axis": axis,

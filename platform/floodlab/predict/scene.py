@@ -283,7 +283,7 @@ def _blend_and_write(
         prob = done.values[0]  # (n, W), NaN at nodata
         water = prob >= threshold
         mask = np.where(done.valid, water.astype(np.float32), np.nan)
-        writers[0].write_rows(np.stack([prob, mask]))
+        writers[0].write_rows([prob, mask])  # band by band: no stacked copy of the rows
         if len(writers) > 1:
             writers[1].write_rows(done.values[1:4])
         valid_px += int(done.valid.sum())

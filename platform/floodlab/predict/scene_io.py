@@ -326,20 +326,23 @@ class SceneWriter:
         if tags:
             self._ds.update_tags(**tags)
 
-    def write_rows(self, values: np.ndarray) -> None:
-        """Append the next rows: (count, n, W) float32 with NaN at nodata.
+    def write_rows(self, values: np.ndarray | Sequence[np.ndarray]) -> None:
+        """Append the next rows: (count, n, W) float32, or `count` (n, W) bands, NaN at nodata.
 
         Rows are gathered into one row of output tiles and written when it is complete
         (or the scene ends), so no compressed tile is ever rewritten (which would bloat
-        the file) and at most `BLOCK` rows are held.
+        the file) and at most `BLOCK` rows are held. Bands given one by one are copied
+        straight into that buffer, with no stacked copy of the rows.
         """
-        n, done = values.shape[1], 0
+        bands = list(values)
+        n, done = bands[0].shape[0], 0
         while done < n:
             room = self._rows.shape[1] - self._filled
             take = min(room, n - done)
-            target = self._rows[:, self._filled : self._filled + take]
-            np.copyto(target, values[:, done : done + take])
-            target[np.isnan(target)] = OUTPUT_NODATA
+            for target, band in zip(self._rows, bands, strict=True):
+                rows = target[self._filled : self._filled + take]
+                np.copyto(rows, band[done : done + take])
+                rows[np.isnan(rows)] = OUTPUT_NODATA
             self._filled += take
             done += take
             if self._filled == self._rows.shape[1] or self._written + self._filled == self.height:
