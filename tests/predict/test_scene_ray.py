@@ -24,7 +24,7 @@ class SmoothingModel:
 
 
 @pytest.mark.ray
-def test_parallel_strips_on_ray_match_the_serial_result(ray_session, tmp_path: Path) -> None:
+def test_parallel_tiles_on_ray_match_the_serial_result(ray_session, tmp_path: Path) -> None:
     ray_session.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     rng = np.random.default_rng(0)
     data = rng.standard_normal((2, 333, 150), dtype=np.float32)

@@ -118,6 +118,23 @@ def test_column_blocks_do_not_change_the_map(overlap: int) -> None:
         np.testing.assert_allclose(tiled, whole, atol=1e-6)
 
 
+def test_read_only_tiles_are_blended_like_writable_ones() -> None:
+    # Tiles that come back from Ray's object store are read-only views.
+    scene = np.random.default_rng(3).normal(size=(1, 150, 300)).astype(np.float32)
+    plan = StripPlan.for_scene(150, 300, 64, 16, block_windows=2)
+    model = StripModel(_box_sigmoid, plan, ["VV"], ["VV"], None, 4, ("prob",))
+    out = np.full((150, 300), -1.0, dtype=np.float32)
+    blender = StripBlender(plan)
+    for k, j in plan.tiles():
+        tile = model(k, j, scene[:, plan.strip_rows(k)][:, :, plan.block_cols(j)])
+        for a in (tile.acc, tile.weight, tile.valid):
+            a.flags.writeable = False
+        done = blender.add(tile)
+        if done is not None:
+            out[done.start : done.start + done.values.shape[1]] = done.values[0]
+    np.testing.assert_allclose(out, _blend_scene(scene, 64, 16, _box_sigmoid, 2), atol=1e-6)
+
+
 def test_tiles_out_of_order_are_refused() -> None:
     plan = StripPlan.for_scene(100, 300, 64, 16, block_windows=2)
     model = StripModel(lambda x: {"prob": x[:, :1]}, plan, ["VV"], ["VV"], None, 4, ("prob",))

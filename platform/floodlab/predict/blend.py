@@ -194,7 +194,10 @@ class StripBlender:
                 f"(strip {tile.strip}, block {tile.block})"
             )
         self._next += 1
-        ov, acc, weight = plan.overlap, tile.acc, tile.weight
+        ov = plan.overlap
+        # Tiles from Ray's object store are read-only views of shared memory.
+        acc = tile.acc if tile.acc.flags.writeable else tile.acc.copy()
+        weight = tile.weight if tile.weight.flags.writeable else tile.weight.copy()
         x0, x1 = plan.block_span(j)
         last_block = j == plan.n_blocks - 1
         if self._above is None:
