@@ -137,15 +137,20 @@ def bootstrap_intervals(
     tails = [50.0 * (1.0 - level), 100.0 - 50.0 * (1.0 - level)]
     out: dict[str, dict[str, list[float]]] = {}
     for name, c in counts.items():
-        c = np.asarray(c, dtype=np.int64).reshape(-1, 4)
-        values = _scores(weights @ c)  # pooled scores of each resample's summed counts
-        ious = per_image_iou(c)
-        finite = np.isfinite(ious)
-        entered = weights @ finite.astype(np.int64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            values[keys.MEAN_IMAGE_IOU] = (weights @ np.where(finite, ious, 0.0)) / entered
+        values = _resampled(weights, np.asarray(c, dtype=np.int64).reshape(-1, 4))
         out[name] = {k: _percentiles(values[k], tails) for k in SUMMARY_KEYS}
     return out
+
+
+def _resampled(weights: np.ndarray, counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Every score on each resample: (R, N) draws and (N, 4) counts -> score -> (R,)."""
+    values = _scores(weights @ counts)  # pooled scores of each resample's summed counts
+    ious = per_image_iou(counts)
+    finite = np.isfinite(ious)
+    entered = weights @ finite.astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values[keys.MEAN_IMAGE_IOU] = (weights @ np.where(finite, ious, 0.0)) / entered
+    return values
 
 
 DIFFERENCE_KEYS: tuple[str, ...] = (keys.MEAN_IMAGE_IOU, keys.IOU)
@@ -176,24 +181,13 @@ def paired_differences(
     n = np.asarray(first).reshape(-1, 4).shape[0]
     weights = resample_weights(n, resamples, seed)
     tails = [50.0 * (1.0 - level), 100.0 - 50.0 * (1.0 - level)]
-
-    def resampled(c: np.ndarray) -> dict[str, np.ndarray]:
-        values = _scores(weights @ c)
-        ious = per_image_iou(c)
-        finite = np.isfinite(ious)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            values[keys.MEAN_IMAGE_IOU] = (weights @ np.where(finite, ious, 0.0)) / (
-                weights @ finite.astype(np.int64)
-            )
-        return values
-
     out: dict[str, dict[str, object]] = {}
     for a, b in pairs:
         if a not in counts or b not in counts:
             continue
         ca, cb = (np.asarray(counts[x], dtype=np.int64).reshape(-1, 4) for x in (a, b))
         point_a, point_b = summarise(ca), summarise(cb)
-        res_a, res_b = resampled(ca), resampled(cb)
+        res_a, res_b = _resampled(weights, ca), _resampled(weights, cb)
         entry: dict[str, object] = {
             k: {
                 "value": point_a[k] - point_b[k],
