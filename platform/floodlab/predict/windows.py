@@ -191,11 +191,6 @@ class StripPlan:
         """Columns of a strip: from the first window's origin to the last window's end."""
         return int(self.col_origins[-1] - self.col_origins[0]) + self.window
 
-    @property
-    def col_offset(self) -> int:
-        """Strip column of scene column 0 (= the left reflection margin)."""
-        return int(-self.col_origins[0])
-
     def strip_rows(self, k: int) -> np.ndarray:
         """Scene rows read by strip `k`, reflected into range: (window,) int64."""
         y = int(self.row_origins[k])

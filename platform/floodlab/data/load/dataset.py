@@ -58,9 +58,9 @@ class FloodDataset(Dataset):
     `patch_size` is then ignored), and ``normalized=False`` leaves IMAGE and OPTICAL in
     physical units with NaN at nodata and keeps NaN in TARGET where the target had no
     data, for callers that normalise themselves (per window, like scene prediction).
-    Band-agnostic mode (SAR-KD): in training every band of `floodlab.bands.SARKD_BANDS`
-    that the store has (or can derive) is its own single-channel sample (len = chips x
-    bands); otherwise `agnostic_val_bands`.
+    Band-agnostic mode (SAR-KD): in training every band of `agnostic_train_bands` (default:
+    those of `floodlab.bands.SARKD_BANDS` the store has or can derive) is its own
+    single-channel sample (len = chips x bands); otherwise `agnostic_val_bands`.
 
     Pixels are read straight from the Zarr chunk files (`Store.read_raw`, which reads the
     converter's layout directly and anything else through zarr-python), not through Dask:
