@@ -93,14 +93,16 @@ class TuneSchedulerSpec(StrictModel):
     mode: Literal["max", "min"] | None = Field(
         None, description="Mode of the pruning metric; default that objective's."
     )
-    grace_period: int = Field(
-        1, ge=1, description="Epochs every trial runs before it can be stopped."
+    grace_period: int | None = Field(
+        None,
+        ge=1,
+        description="Epochs every trial runs before it can be stopped; default one epoch past the LR warm-up and at least a quarter of trainer.epochs, so that trials can leave their trivial start (all one class) before the first cut.",
     )
     reduction_factor: float = Field(2.0, gt=1.0, description="ASHA reduction factor.")
     noise: float = Field(
         0.02,
         ge=0.0,
-        description="Differences of the pruning metric up to this are noise (0.02 IoU: a few validation chips cannot resolve less): a cut at an epoch where every trial that reached it is within it of the others is reported as a coin toss.",
+        description="Differences of the pruning metric up to this are noise (0.02 IoU: a few validation chips cannot resolve less): ASHA does not stop a trial within it of the rung's cutoff (it is judged again at the next rung).",
     )
 
 

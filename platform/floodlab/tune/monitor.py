@@ -29,13 +29,15 @@ logger = logging.getLogger(__name__)
 
 
 class PruningASHA(AsyncHyperBandScheduler):
-    """ASHA that remembers which trials it stopped before their last epoch, and says so when
-    a cut could not tell the trials apart.
+    """ASHA that cuts only on signal, and remembers which trials it stopped early.
 
     Tune marks pruned and completed trials alike as TERMINATED; trials.csv tells them apart.
-    A cut at an epoch where every trial that reached it lies within `noise` of the others
-    (all still predicting one class, say) is a coin toss: it is logged as a warning naming
-    the fix (a longer `tune.scheduler.grace_period`) and kept in `coin_tosses`.
+    ASHA stops a trial whose metric at a rung is below the rung's cutoff (a quantile of the
+    trials recorded there before it). When the trial lies within `noise` of that cutoff (all
+    trials still predicting one class, say) the validation set cannot tell it from the trials
+    that go on, and the cut would be a coin toss: the trial is kept instead and judged again
+    at the next rung (at the last epoch it simply ends). Such deferrals are logged and kept in
+    `deferred`.
 
     Args:
         noise: differences of the pruning metric up to this are not a signal.
@@ -49,18 +51,35 @@ class PruningASHA(AsyncHyperBandScheduler):
         self.pruned: set[str] = set()
         # epoch -> trial id -> the pruning metric the trial reported at that epoch.
         self.seen: dict[int, dict[str, float]] = {}
-        self.coin_tosses: dict[str, int] = {}  # trial id -> epoch of a cut without signal
+        self.deferred: dict[str, list[int]] = {}  # trial id -> epochs of cuts without signal
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """A scheduler pickled by an older floodlab (a sweep resumed) gets the new fields."""
         state.setdefault("noise", 0.0)
         state.setdefault("grace_period", 1)
         state.setdefault("seen", {})
-        state.setdefault("coin_tosses", {})
+        state.setdefault("deferred", {})
+        state.pop("coin_tosses", None)
         self.__dict__.update(state)
 
+    def _margin(self, trial: Trial, epoch: int) -> float | None:
+        """How far (in the metric's units, positive = worse) `trial` lies below the cutoff of
+        the rung it has just been judged at; None when no rung judged it at `epoch`."""
+        bracket = self._trial_info.get(trial.trial_id)
+        if bracket is None:
+            return None
+        for milestone, recorded in bracket._rungs:  # highest milestone first
+            if milestone <= epoch and trial.trial_id in recorded:
+                others = {k: v for k, v in recorded.items() if k != trial.trial_id}
+                cutoff = bracket.cutoff(others)
+                if cutoff is None:
+                    return None
+                return float(cutoff - recorded[trial.trial_id])  # both signed: larger is better
+        return None
+
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
-        """ASHA's decision; a STOP before `max_t` epochs is recorded as pruning."""
+        """ASHA's decision, kept from cutting within noise; a STOP before `max_t` epochs is
+        recorded as pruning."""
         decision = super().on_trial_result(tune_controller, trial, result)
         epoch = result.get(self._time_attr)
         value = result.get(self._metric) if self._metric else None
@@ -68,26 +87,23 @@ class PruningASHA(AsyncHyperBandScheduler):
             return decision
         peers = self.seen.setdefault(int(epoch), {})
         peers[trial.trial_id] = float(value)
-        if decision == TrialScheduler.STOP and epoch < self._max_t:
-            self.pruned.add(trial.trial_id)
-            spread = max(peers.values()) - min(peers.values())
-            if len(peers) > 1 and spread <= self.noise:
-                self.coin_tosses[trial.trial_id] = int(epoch)
-                logger.warning(
-                    "ASHA stopped trial %s at epoch %d, where the %d trials that reached it "
-                    "lie within %.3g of each other on %s (%.4f to %.4f, noise %.3g): the cut "
-                    "is a coin toss. Let trials leave their start first: raise "
-                    "tune.scheduler.grace_period (now %d).",
-                    trial.trial_id,
-                    epoch,
-                    len(peers),
-                    spread,
-                    self._metric,
-                    min(peers.values()),
-                    max(peers.values()),
-                    self.noise,
-                    self.grace_period,
-                )
+        if decision != TrialScheduler.STOP or epoch >= self._max_t:
+            return decision
+        margin = self._margin(trial, int(epoch))
+        if margin is not None and margin <= self.noise:
+            self.deferred.setdefault(trial.trial_id, []).append(int(epoch))
+            logger.info(
+                "ASHA would stop trial %s at epoch %d, but its %s (%.4f) lies within %.3g of "
+                "the rung's cutoff (noise %.3g): no signal yet, so it goes on to the next rung.",
+                trial.trial_id,
+                epoch,
+                self._metric,
+                value,
+                margin,
+                self.noise,
+            )
+            return TrialScheduler.CONTINUE
+        self.pruned.add(trial.trial_id)
         return decision
 
 

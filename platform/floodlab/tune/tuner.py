@@ -21,6 +21,7 @@ created)::
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -167,10 +168,21 @@ def build_scheduler(spec: ExperimentSpec) -> TrialScheduler:
         metric=metric,
         mode=mode,
         max_t=spec.trainer.epochs,
-        grace_period=min(s.grace_period, spec.trainer.epochs),
+        grace_period=grace_epochs(spec),
         reduction_factor=s.reduction_factor,
         noise=s.noise,
     )
+
+
+def grace_epochs(spec: ExperimentSpec) -> int:
+    """ASHA's grace period: `tune.scheduler.grace_period`, else one epoch past the LR warm-up
+    and at least a quarter of the epochs (a trial's first epochs mostly predict one class);
+    never more than `trainer.epochs`."""
+    assert spec.tune is not None
+    grace = spec.tune.scheduler.grace_period
+    if grace is None:
+        grace = max(spec.schedule.warmup_epochs + 1, math.ceil(spec.trainer.epochs / 4))
+    return min(grace, spec.trainer.epochs)
 
 
 def trial_dirname(trial: Trial) -> str:
