@@ -23,10 +23,64 @@ os.environ.setdefault("RAY_agent_register_timeout_ms", "600000")
 RAY_TEST_CPUS = 32
 
 
+S3_BUCKET = "floodlab-test"
+
+
 @pytest.fixture(scope="session")
-def ray_session():
+def s3_server():
+    """An S3-protocol server (moto in server mode) on 127.0.0.1 at an ephemeral port for the
+    session, holding the bucket `S3_BUCKET`. The standard AWS environment of this process
+    points at it (with throwaway credentials) before the session's Ray starts, so every Ray
+    worker finds it the way a cluster node finds its object storage: in its own environment.
+
+    Yields:
+        The endpoint URL.
+    """
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    saved = {k: os.environ.get(k) for k in _AWS_ENV}
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    s3fs.S3FileSystem().mkdir(S3_BUCKET)
+    yield endpoint
+    s3fs.S3FileSystem.clear_instance_cache()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.stop()
+
+
+_AWS_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+)
+
+
+@pytest.fixture(scope="session")
+def ray_session(s3_server):
     """Start one local Ray for the whole test session, as floodlab starts its own (dashboard
-    off, every listener on 127.0.0.1)."""
+    off, every listener on 127.0.0.1), after the S3 server (its workers inherit the
+    endpoint)."""
     import ray
 
     from floodlab.cluster.ray_env import start_local_ray

@@ -20,6 +20,7 @@ import numpy as np
 
 from floodlab.errors import FloodlabError
 from floodlab.specs import ExperimentSpec
+from floodlab.storage import Location
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class StageProgress(Protocol):
 class MainJobResult:
     """Where everything the main job made lies, and its headline numbers."""
 
-    store: Path
+    store: Location
     sweep_dir: Path
     trials_csv: Path
     best_yaml: Path | None

@@ -1,5 +1,6 @@
 """Object-storage URIs are refused where floodlab needs a file system, never turned into a
-local folder named ``s3:``: the spec (stores, run roots) and every CLI path."""
+local folder named ``s3:``: run roots and every CLI path but a store's. Stores take URLs
+that fsspec can open, and nothing else (tests/data/test_object_storage.py uses them)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ QUICKSTART = ROOT / "experiments" / "quickstart.yaml"
 URIS = ["s3://bucket/floodlab/x", "gs://bucket/x", "file:///tmp/x", "abfs://c@acct/x"]
 
 
-@pytest.mark.parametrize("field", ["logging.root", "data.store"])
+@pytest.mark.parametrize("field", ["logging.root"])
 @pytest.mark.parametrize("uri", URIS)
 def test_spec_refuses_a_uri_naming_the_field_and_the_fix(field: str, uri: str) -> None:
     with pytest.raises(SpecError) as err:
@@ -37,11 +38,8 @@ def test_spec_keeps_file_system_paths() -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        ["convert", "sen1floods11", "{src}", "--out", "s3://bucket/x.zarr"],
         ["convert", "sen1floods11", "s3://bucket/raw", "--out", "{tmp}/x.zarr"],
         ["synth", "sen1floods11", "--out", "s3://bucket/raw"],
-        ["inspect", "s3://bucket/x.zarr"],
-        ["evaluate", "{tmp}/run", "--store", "gs://bucket/x.zarr"],
         ["predict", "{tmp}/run", "{tmp}/scene.tif", "-o", "s3://bucket/map.tif"],
         ["export", "{tmp}/run", "-o", "s3://bucket/model.onnx"],
     ],
@@ -58,3 +56,46 @@ def test_cli_refuses_uris_with_exit_2_and_writes_nothing(
     assert "Traceback" not in res.output
     assert "is a URI" in res.output and "mounts at the same path" in res.output
     assert os.listdir(work) == []  # no local folder named "s3:" or "gs:"
+
+
+def test_a_store_may_be_a_url_fsspec_opens() -> None:
+    spec = load_spec(QUICKSTART, ["data.store=s3://bucket/floodlab/x.zarr"])
+    assert spec.data.store_path == "s3://bucket/floodlab/x.zarr"
+    assert (
+        load_spec(QUICKSTART, ["data.store=file:///srv/x.zarr"]).data.store == "file:///srv/x.zarr"
+    )
+
+
+@pytest.mark.parametrize(
+    ("uri", "says"),
+    [
+        ("nosuch://bucket/x.zarr", "fsspec does not know"),
+        ("s3://AKIA123:secret@bucket/x.zarr", "holds credentials"),
+    ],
+)
+def test_a_store_url_that_cannot_work_is_refused(uri: str, says: str) -> None:
+    with pytest.raises(SpecError) as err:
+        load_spec(QUICKSTART, [f"data.store={uri}"])
+    (problem,) = err.value.problems
+    assert "data.store" in problem and says in problem
+    assert "AKIA123" not in problem and ":secret@" not in problem
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["convert", "sen1floods11", "{src}", "--out", "nosuch://bucket/x.zarr"],
+        ["inspect", "nosuch://bucket/x.zarr"],
+        ["evaluate", "{tmp}/run", "--store", "nosuch://bucket/x.zarr"],
+    ],
+)
+def test_cli_store_locations_refuse_unknown_protocols(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    res = CliRunner().invoke(main, [a.format(src=tmp_path, tmp=tmp_path) for a in args])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "fsspec does not know" in res.output
+    assert os.listdir(work) == []

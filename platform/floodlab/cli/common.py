@@ -32,6 +32,25 @@ class LocalPath(click.Path):
         return super().convert(value, param, ctx)
 
 
+class StoreLocationParam(click.ParamType):
+    """A store: a path (given to the verb as a pathlib.Path) or a URL on object storage
+    that fsspec knows (s3://..., given as a str); an unknown protocol is a usage error."""
+
+    name = "path|url"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from floodlab.storage import check_location, is_remote, local_path
+
+        if isinstance(value, Path):
+            return value
+        try:
+            check_location(str(value), "location")
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+        return str(value).rstrip("/") if is_remote(value) else local_path(value)
+
+
+STORE = StoreLocationParam()
 # Path parameters, given to the verb as a pathlib.Path (they need not exist yet).
 FILE = LocalPath(dir_okay=False, path_type=Path)
 FOLDER = LocalPath(file_okay=False, path_type=Path)

@@ -12,12 +12,14 @@ from floodlab.cli.app import main
 from floodlab.cli.common import (
     ANY_PATH,
     FOLDER,
+    STORE,
     dataset_argument,
     reader_flag_options,
     reader_flags,
     units_option,
     user_errors,
 )
+from floodlab.storage import Location
 
 
 @main.command()
@@ -49,7 +51,12 @@ def synth(dataset: str, out: Path, chips: int, size: int, seed: int) -> None:
 @main.command("convert")
 @dataset_argument
 @click.argument("src", type=ANY_PATH)
-@click.option("--out", required=True, type=ANY_PATH, help="Store to create (*.zarr).")
+@click.option(
+    "--out",
+    required=True,
+    type=STORE,
+    help="Store to create (*.zarr): a folder, or a URL (s3://...).",
+)
 @click.option(
     "--chunk", default=None, type=click.IntRange(min=16), help="Spatial chunk side in pixels."
 )
@@ -75,7 +82,7 @@ def synth(dataset: str, out: Path, chips: int, size: int, seed: int) -> None:
 @units_option
 @user_errors
 def convert_cmd(
-    dataset: str, src: Path, out: Path, chunk: int | None, derive: str, skip_bad: bool,
+    dataset: str, src: Path, out: Location, chunk: int | None, derive: str, skip_bad: bool,
     workers: int | None, scheduler: str, compression: str | None, seasons: tuple[str, ...],
     options: tuple[str, ...], seed: int, units: str | None, **flags: str | None,
 ) -> None:  # fmt: skip
@@ -88,7 +95,8 @@ def convert_cmd(
     import yaml
     from tqdm import tqdm
 
-    from floodlab.data.convert.pipeline import convert, is_complete
+    from floodlab.data.convert.pipeline import is_complete
+    from floodlab.data.convert.remote import convert_to
 
     if is_complete(out):
         click.echo(f"{out} is already a complete store; nothing to do")
@@ -113,7 +121,7 @@ def convert_cmd(
             bar.total = total
             bar.update(done - bar.n)
 
-        store = convert(
+        store = convert_to(
             dataset, src, out, derived=derive.split(","), skip_bad=skip_bad, workers=workers,
             scheduler=scheduler, progress=progress, reader_options=reader_options, seed=seed,
             **kwargs,
@@ -140,10 +148,10 @@ def convert_cmd(
 
 
 @main.command("inspect")
-@click.argument("store", type=ANY_PATH)
+@click.argument("store", type=STORE)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @user_errors
-def inspect_cmd(store: Path, as_json: bool) -> None:
+def inspect_cmd(store: Location, as_json: bool) -> None:
     """Summarise a converted store: splits, arrays, band statistics, class balance, provenance."""
     from floodlab.data.load.store import open_store
     from floodlab.data.load.summary import describe, summarise

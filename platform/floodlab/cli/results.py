@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 import click
 
 from floodlab.cli.app import main
+from floodlab.storage import Location
 
 if TYPE_CHECKING:
     import numpy as np
 from floodlab.cli.common import (
     FILE,
-    LocalPath,
+    STORE,
     batch_size_option,
     checkpoint_option,
     device_option,
@@ -36,8 +37,8 @@ from floodlab.cli.common import (
 @click.option(
     "--store",
     default=None,
-    type=LocalPath(file_okay=False, path_type=str),
-    help="Evaluate on another converted store (same bands).",
+    type=STORE,
+    help="Evaluate on another converted store (same bands): a folder or a URL (s3://...).",
 )
 @click.option(
     "--label-sources",
@@ -70,7 +71,7 @@ from floodlab.cli.common import (
 def evaluate_cmd(
     run: str,
     split: str | None,
-    store: str | None,
+    store: Location | None,
     label_sources: str | None,
     without_optical: bool,
     window: int,
@@ -93,7 +94,7 @@ def evaluate_cmd(
         report = evaluate_run(
             run,
             split=split,
-            store=store,
+            store=str(store) if store is not None else None,
             label_sources=[s.strip() for s in label_sources.split(",") if s.strip()]
             if label_sources is not None
             else None,

@@ -37,6 +37,30 @@ def _local(path: str) -> str:
 LocalPath = Annotated[str, AfterValidator(_local)]
 
 
+def _storable(location: str) -> str:
+    from urllib.parse import urlsplit
+
+    from pydantic_core import PydanticCustomError
+
+    from floodlab.specs.tracking import SECRET_ERROR
+    from floodlab.storage import check_location
+
+    parts = urlsplit(location)
+    if parts.username is not None or parts.password is not None:
+        # Never echoed back: spec errors of this type leave the value out.
+        raise PydanticCustomError(
+            SECRET_ERROR,
+            "the URL holds credentials, which would be written into every run's spec.yaml; "
+            "remove them and let the storage library find its own (for S3: "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or an instance role)",
+        )
+    return check_location(location, "location")
+
+
+# A path or a URL on object storage that fsspec knows (s3://, gs://, abfs://, file://).
+StoreLocation = Annotated[str, AfterValidator(_storable)]
+
+
 def is_weight(field: FieldInfo) -> bool:
     """Whether a pydantic field was declared with the `Weight` type."""
     return any(m is WEIGHT for m in field.metadata)

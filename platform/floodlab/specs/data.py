@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from floodlab.bands import ALL_BANDS
-from floodlab.specs.base import Fraction, LocalPath, StrictModel
+from floodlab.specs.base import Fraction, StoreLocation, StrictModel
 from floodlab.specs.paths import closest
 
 
@@ -63,9 +63,9 @@ class DataSpec(StrictModel):
         description="Source dataset the store was converted from (a registered dataset name).",
         json_schema_extra=_dataset_enum,
     )
-    store: LocalPath | None = Field(
+    store: StoreLocation | None = Field(
         None,
-        description="Path of the converted Zarr store (local or a shared mount; URIs are refused); default data/<dataset>.zarr.",
+        description="The converted Zarr store: a path (local or a shared mount) or a URL on object storage (s3://bucket/x.zarr; endpoint and credentials from the storage library's own environment, e.g. AWS_ENDPOINT_URL); default data/<dataset>.zarr.",
     )
     source: str | None = Field(
         None, description="Raw dataset folder that `floodlab convert` reads; None means synthetic."

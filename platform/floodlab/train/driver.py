@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from floodlab.cluster.ray_env import ensure_ray
 from floodlab.errors import ClusterError, FloodlabError, SpecError, TrainingError
 from floodlab.specs import ExperimentSpec, spec_to_dict, with_values
+from floodlab.storage import Location, absolute
 from floodlab.tracking import RunDir
 from floodlab.tracking.mlflow_runs import end_run, open_target, start_spec_run
 from floodlab.train.hooks import FAULT_ENV
@@ -94,7 +95,7 @@ def build_trainer(
     spec: ExperimentSpec,
     run: RunDir,
     *,
-    store: Path,
+    store: Location,
     resume_from: Path | None = None,
     callbacks: list[Any] | None = None,
     hparams: list[str] | None = None,
@@ -133,7 +134,7 @@ def build_trainer(
     config = {
         "spec": spec_to_dict(spec),
         "run_dir": str(run.path),
-        "store": str(Path(store).absolute()),
+        "store": absolute(store),
         "runs_root": str(Path(spec.logging.root).absolute()),
         "resume_from": str(resume_from) if resume_from else None,
         "hparams": hparams,
@@ -204,7 +205,7 @@ def _check_resumable(spec: ExperimentSpec, run: RunDir) -> Path:
     return latest
 
 
-def _preflight(spec: ExperimentSpec, run: RunDir, store: Path) -> None:
+def _preflight(spec: ExperimentSpec, run: RunDir, store: Location) -> None:
     """Fail on bad data, a missing teacher or LPIPS weights file now, not after Ray started (and retried) workers.
 
     Also records the normalisation parameters in the run directory.
@@ -297,7 +298,7 @@ def train(
     resume: str | None = None,
     workers: int | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
-    store: Path | None = None,
+    store: Location | None = None,
     batch_progress: Callable[[BatchProgress], None] | None = None,
 ) -> TrainResult:
     """Train one spec on Ray (a local in-process Ray unless `address` names a cluster).

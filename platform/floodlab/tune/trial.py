@@ -116,7 +116,7 @@ def sweep_trial(
         trainer = trainer_factory(
             spec,
             run,
-            store=Path(store),
+            store=store,
             resume_from=resume_from,
             callbacks=[SweepReportCallback(required), PlacementGroupLedger(str(run.path))],
             mark_latest=False,

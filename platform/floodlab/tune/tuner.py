@@ -25,12 +25,12 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from floodlab.errors import FloodlabError, SpecError
 from floodlab.specs import ExperimentSpec, spec_hash, spec_to_dict
 from floodlab.specs.tune import TuneSpec
+from floodlab.storage import Location
 from floodlab.tracking.sweepdir import TUNE_DIR as TUNE_DIR
 from floodlab.tracking.sweepdir import SweepDir
 from floodlab.tune.export import SweepProgress, SweepResult, export_results
@@ -228,7 +228,7 @@ def run_sweep(
     sweep_id: str | None = None,
     progress: Callable[[SweepProgress], None] | None = None,
     trainer_factory: TrainerFactory | None = None,
-    store: Path | None = None,
+    store: Location | None = None,
 ) -> SweepResult:
     """Run (or resume) the sweep `spec.tune` describes and export its results.
 

@@ -41,6 +41,7 @@ from floodlab.data.load.store import STORE_FORMAT, read_attrs
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.data.units import units_provenance
 from floodlab.errors import DataError, UnitsError
+from floodlab.storage import ROOT_DOCUMENT, is_remote, join, local_path, read_bytes
 from floodlab.writable import check_output
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,12 @@ def partial_path(out: str | Path) -> Path:
 
 
 def is_complete(path: str | Path) -> bool:
-    """True if `path` holds a complete floodlab store."""
-    attrs = read_attrs(path) if Path(path).exists() else {}
+    """True if `path` (a folder, or a URL on object storage) holds a complete floodlab store."""
+    if is_remote(path):
+        raw = read_bytes(join(str(path), ROOT_DOCUMENT))  # StorageError if unreachable
+        attrs = json.loads(raw).get("attributes", {}) if raw else {}
+    else:
+        attrs = read_attrs(path) if local_path(path).exists() else {}
     return bool(attrs.get("complete")) and attrs.get("floodlab_store") == STORE_FORMAT
 
 

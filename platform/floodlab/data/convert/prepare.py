@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,13 +12,14 @@ from floodlab.data.load.store import missing_store_message
 from floodlab.data.registry import get_dataset
 from floodlab.errors import DatasetNotFoundError
 from floodlab.specs import DataSpec
+from floodlab.storage import is_remote, local_path, staging_dir
 
 log = logging.getLogger(__name__)
 
 
 def ensure_store(
     spec_data: DataSpec, *, progress: Callable[[int, int], None] | None = None
-) -> Path:
+) -> Path | str:
     """The spec's store, creating it from synthetic raw data when the spec asks for that.
 
     If the store is complete it is returned as is. Otherwise, with `data.synthetic` set,
@@ -31,7 +33,8 @@ def ensure_store(
         progress: conversion progress, (chips done, chips total).
 
     Returns:
-        The path of the complete store.
+        The path of the complete store, or its URL on object storage (where a synthetic
+        store is built in a local staging folder and uploaded: `convert_to`).
 
     Raises:
         DatasetNotFoundError: no store and no `data.synthetic`; the message gives the
@@ -39,7 +42,9 @@ def ensure_store(
     """
     from floodlab.data.synth import write_synthetic
 
-    path = Path(spec_data.store_path)
+    if is_remote(spec_data.store_path):
+        return _ensure_remote(spec_data, spec_data.store_path.rstrip("/"), progress)
+    path = local_path(spec_data.store_path)
     if is_complete(path):
         return path
     dataset = spec_data.dataset
@@ -67,3 +72,39 @@ def ensure_store(
         progress=progress,
         seed=syn.seed,
     )
+
+
+def _ensure_remote(
+    spec_data: DataSpec, url: str, progress: Callable[[int, int], None] | None
+) -> str:
+    """`ensure_store` for a store on object storage."""
+    from floodlab.data.convert.remote import check_remote_out, convert_to
+    from floodlab.data.synth import write_synthetic
+
+    if check_remote_out(url):
+        return url
+    dataset = spec_data.dataset
+    if spec_data.synthetic is None:
+        hint = (
+            f" The spec names the raw source {spec_data.source}: run "
+            f"`floodlab convert {dataset} {spec_data.source} --out {url}`."
+            if spec_data.source
+            else ""
+        )
+        raise DatasetNotFoundError(missing_store_message(url, dataset) + hint)
+    syn = spec_data.synthetic
+    entry = get_dataset(dataset)
+    raw = staging_dir(url).with_name(staging_dir(url).name + ".raw")
+    log.info("writing synthetic %s (%d chips of %d px) to %s", dataset, syn.chips, syn.size, raw)
+    root = write_synthetic(dataset, raw, chips=syn.chips, size=syn.size, seed=syn.seed)
+    convert_to(
+        dataset,
+        root,
+        url,
+        derived=entry.derivable,
+        reader_options=dict(entry.synth_reader_options),
+        progress=progress,
+        seed=syn.seed,
+    )
+    shutil.rmtree(raw, ignore_errors=True)  # the store is in the bucket now
+    return url

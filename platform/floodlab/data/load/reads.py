@@ -31,14 +31,14 @@ class ChipReads:
     """Reads windows of chips from the arrays of one open store.
 
     Args:
-        path: the store folder.
+        path: the store folder (a URL on object storage, where `direct_reads` is False).
         group: its root Zarr group.
         chip_shape: (H, W) of every chip.
         direct_reads: read chunk files directly where the layout allows.
     """
 
     def __init__(
-        self, path: Path, group: zarr.Group, chip_shape: tuple[int, int], direct_reads: bool
+        self, path: Path | str, group: zarr.Group, chip_shape: tuple[int, int], direct_reads: bool
     ):
         self.path, self.group, self.chip_shape = path, group, chip_shape
         self.direct_reads = direct_reads
@@ -71,7 +71,7 @@ class ChipReads:
     def _direct(self, name: str) -> ChunkReader | None:
         """The direct chunk reader of array `name` (None: read through zarr)."""
         if name not in self._chunk_readers:
-            direct = ChunkReader.open(self.path / name) if self.direct_reads else None
+            direct = ChunkReader.open(Path(self.path) / name) if self.direct_reads else None
             self._chunk_readers[name] = direct
         return self._chunk_readers[name]
 
@@ -107,7 +107,7 @@ class ChipReads:
                 out[name] = fast.read(self.selection(i, window, len(fast.shape)))
         if slow:
             # zarr reads a missing chunk as its fill value: make sure the store is still there.
-            if not (self.path / "zarr.json").is_file():
+            if isinstance(self.path, Path) and not (self.path / "zarr.json").is_file():
                 raise DataError(
                     f"{self.path}: the store disappeared while in use (deleted, moved or "
                     "unmounted); restore it or re-run `floodlab convert`, then start again"

@@ -45,6 +45,7 @@ from floodlab.bands import DERIVED_BANDS
 from floodlab.data.derive import derive_stack, inputs_of
 from floodlab.data.load.reads import ArraySelection, ChipReads, Window
 from floodlab.errors import DataError, DatasetNotFoundError
+from floodlab.storage import ROOT_DOCUMENT, is_remote, join, local_path, read_bytes, storage_errors
 
 log = logging.getLogger(__name__)
 
@@ -79,24 +80,33 @@ class Store:
     """A complete converted store, opened lazily and read-only.
 
     Attributes:
-        path: the store folder.
+        path: the store folder, or its URL on object storage (`floodlab.storage`).
         group: the root Zarr group.
-        direct_reads: whether chunk files are read directly (see `open_store`).
+        direct_reads: whether chunk files are read directly (see `open_store`; never on
+            object storage).
     """
 
     def __init__(self, path: str | Path, *, direct_reads: bool = True):
-        self.path = Path(path)
-        self.direct_reads = direct_reads
-        if not self.path.exists():
-            raise DatasetNotFoundError(missing_store_message(self.path))
-        try:
-            if not self.path.is_dir():
-                raise NotADirectoryError(self.path)
-            self.group = zarr.open_group(str(self.path), mode="r")
-        except Exception:  # zarr raises several types for a non-store folder
-            from floodlab.data.identify import not_a_store_message
+        self.path: Path | str
+        if is_remote(path):
+            # Object storage: zarr reads through fsspec (the direct chunk reads need files).
+            self.path, self.direct_reads = str(path).rstrip("/"), False
+            if read_bytes(join(self.path, ROOT_DOCUMENT)) is None:
+                raise DatasetNotFoundError(missing_store_message(self.path))
+            with storage_errors(self.path, "open the store"):
+                self.group = zarr.open_group(self.path, mode="r")
+        else:
+            self.path, self.direct_reads = local_path(path), direct_reads
+            if not self.path.exists():
+                raise DatasetNotFoundError(missing_store_message(self.path))
+            try:
+                if not self.path.is_dir():
+                    raise NotADirectoryError(self.path)
+                self.group = zarr.open_group(str(self.path), mode="r")
+            except Exception:  # zarr raises several types for a non-store folder
+                from floodlab.data.identify import not_a_store_message
 
-            raise DataError(not_a_store_message(self.path)) from None
+                raise DataError(not_a_store_message(self.path)) from None
         attrs = dict(self.group.attrs)
         if attrs.get("floodlab_store") != STORE_FORMAT or not attrs.get("complete"):
             raise DataError(
@@ -344,15 +354,19 @@ def open_store(path: str | Path, *, direct_reads: bool = True) -> Store:
     """Open a complete store read-only (lazy: pixels are read on demand).
 
     Args:
-        path: the store folder.
+        path: the store folder, or its URL on object storage (s3://..., read through
+            zarr's fsspec store; see `floodlab.storage`).
         direct_reads: read chunk files directly where the layout allows
             (floodlab.data.chunks); False reads everything through zarr-python.
 
     Raises:
         DatasetNotFoundError: nothing at `path` (the message gives the commands that make it).
         DataError: `path` is not a complete floodlab store.
+        StorageError: object storage that cannot be reached.
     """
-    p = Path(path)
+    if is_remote(path):
+        return Store(path, direct_reads=False)
+    p = local_path(path)
     if not p.exists():
         partial = p.with_name(p.name + ".partial")
         extra = (
@@ -367,7 +381,8 @@ def open_store(path: str | Path, *, direct_reads: bool = True) -> Store:
 
 def read_attrs(path: str | Path) -> dict[str, Any]:
     """Root attributes of any store folder (complete or partial), {} if unreadable."""
+    location = str(path) if is_remote(path) else str(local_path(path))
     try:
-        return json.loads(json.dumps(dict(zarr.open_group(str(path), mode="r").attrs)))
+        return json.loads(json.dumps(dict(zarr.open_group(location, mode="r").attrs)))
     except Exception:  # a missing or foreign folder simply has no floodlab attributes
         return {}
