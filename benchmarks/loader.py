@@ -44,7 +44,7 @@ OPTICAL = ["B4", "B3", "B2", "B8"]  # optical prior / target bands
 Reader = Callable[[int, tuple[int, int, int, int]], tuple[np.ndarray, np.ndarray]]
 
 
-def zarr_reader(store_path: Path, direct: bool = True) -> Reader:
+def zarr_reader(store_path: Path | str, direct: bool = True) -> Reader:
     """Windowed reads from the converted store (direct chunk reads, or zarr-python's API)."""
     store = open_store(store_path, direct_reads=direct)
     bands = IMAGE + OPTICAL

@@ -11,7 +11,9 @@ Fault injection (for testing fault tolerance on a real cluster): with
 ``FLOODLAB_FAULT_KILL="<rank>:<epoch>[:<when>]"`` in the driver's environment, that rank
 SIGKILLs its own process once per run: ``after_report`` (default) right after reporting that
 epoch, ``before_report`` after rank 0 wrote the epoch's checkpoint but before the rank
-reported it (so Ray never registers it). Ray Train then restarts the worker group
+reported it (so Ray never registers it), ``node`` right after reporting, taking its whole
+Ray node down with it (it SIGKILLs the node's raylet, its parent: a lost machine; never
+aim it at a rank on the head node). Ray Train then restarts the worker group
 (``trainer.max_failures``).
 """
 
@@ -43,6 +45,7 @@ from floodlab.train.step import move_batch, unwrapped
 log = logging.getLogger(__name__)
 
 FAULT_ENV = "FLOODLAB_FAULT_KILL"
+FAULT_MOMENTS: tuple[str, ...] = ("after_report", "before_report", "node")
 # HParams shown for runs that are not sweep trials.
 DEFAULT_HPARAMS: tuple[str, ...] = (
     "model.kind",
@@ -192,6 +195,7 @@ class WorkerHooks:
                 self.tb.hparams(hparams_of(self.spec, self.hparam_paths), record)
                 self.tb.close()
         self._maybe_fault(epoch, "after_report")
+        self._maybe_fault(epoch, "node")
 
     # -- helpers ----------------------------------------------------------------------------
     def _curves(self) -> None:
@@ -256,17 +260,24 @@ class WorkerHooks:
         log.warning(
             "%s: rank %d SIGKILLs itself at epoch %d (%s)", FAULT_ENV, self.rank, epoch, when
         )
+        if when == "node":
+            import psutil  # shipped with Ray
+
+            parent = psutil.Process(os.getppid())
+            if parent.name() != "raylet":
+                raise TrainingError(f"{FAULT_ENV}: rank {self.rank}'s parent is not a raylet")
+            parent.kill()
         os.kill(os.getpid(), signal.SIGKILL)
 
 
 def parse_fault(text: str | None) -> tuple[int, int, str] | None:
-    """``"<rank>:<epoch>[:after_report|before_report]"`` -> (rank, epoch, when)."""
+    """``"<rank>:<epoch>[:after_report|before_report|node]"`` -> (rank, epoch, when)."""
     if not text:
         return None
     parts = str(text).split(":")
     when = parts[2] if len(parts) > 2 else "after_report"
-    if len(parts) not in (2, 3) or when not in ("after_report", "before_report"):
+    if len(parts) not in (2, 3) or when not in FAULT_MOMENTS:
         raise TrainingError(
-            f"{FAULT_ENV}={text!r}: expected <rank>:<epoch>[:after_report|before_report]"
+            f"{FAULT_ENV}={text!r}: expected <rank>:<epoch>[:{'|'.join(FAULT_MOMENTS)}]"
         )
     return int(parts[0]), int(parts[1]), when

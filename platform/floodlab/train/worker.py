@@ -41,11 +41,19 @@ log = logging.getLogger(__name__)
 def _record_worker(
     run: RunDir, rank: int, world: int, device: torch.device, shard: list[int], start: LoopState
 ) -> None:
-    """``workers/rank<r>.json``: which process ran this rank, on what, with which samples."""
+    """``workers/rank<r>.json``: which process ran this rank, on which Ray node and device,
+    with which samples; `earlier` keeps where the rank ran before each restart."""
+    import ray
+
     path = run.workers_dir / f"rank{rank}.json"
-    attempt = 1
+    attempt, earlier = 1, []
     if path.is_file():
-        attempt = int(json.loads(path.read_text()).get("attempt", 0)) + 1
+        before = json.loads(path.read_text())
+        attempt = int(before.get("attempt", 0)) + 1
+        earlier = [
+            *before.get("earlier", []),
+            {k: before.get(k) for k in ("attempt", "node_id", "host", "pid", "start_epoch")},
+        ]
     write_json(
         path,
         {
@@ -54,6 +62,8 @@ def _record_worker(
             "attempt": attempt,
             "pid": os.getpid(),
             "host": socket.gethostname(),
+            "node_id": ray.get_runtime_context().get_node_id() if ray.is_initialized() else None,
+            "earlier": earlier,
             "device": str(device),
             "torch_threads": torch.get_num_threads(),
             "start_epoch": start.epoch + 1,

@@ -1,0 +1,92 @@
+"""A 2-worker training run on a Ray cluster of four nodes on this machine, one of which is
+lost mid-run; run in its own process by tests/cluster/test_multinode.py (the test session's
+own Ray cannot share a process with another cluster).
+
+The cluster (`ray.cluster_utils.Cluster`): a head with 1 CPU and three worker nodes with 2
+CPUs and a resource of their own (``node_a``, ``node_b``, ``node_c``), every raylet on
+127.0.0.1. Each rank asks for 2 CPUs, so the two ranks must run on two different worker
+nodes. Rank 1 takes its whole node down after epoch 1 (``FLOODLAB_FAULT_KILL=1:1:node``
+SIGKILLs the node's raylet); Ray Train restarts the worker group on the two nodes left,
+from the epoch-1 checkpoint.
+
+Usage: python multinode_job.py STORE RUNS_ROOT OUT_JSON
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+NODES = ("node_a", "node_b", "node_c")
+
+
+def main(store: str, runs: str, out: str) -> None:
+    import ray
+    from ray._private import ray_constants
+    from ray.cluster_utils import Cluster
+
+    from floodlab.specs import load_spec
+    from floodlab.train.driver import train
+
+    # Every raylet keeps 127.0.0.1 (see floodlab.cluster.ray_env._keep_loopback_node_address).
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    loopback = {"node_ip_address": "127.0.0.1"}
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            **loopback,
+            "num_cpus": 1,
+            "include_dashboard": False,
+            "resources": {"head": 1},
+            # A lost node is noticed within seconds, not the default tens of seconds.
+            "_system_config": {"health_check_period_ms": 500, "health_check_failure_threshold": 3},
+        },
+    )
+    nodes = {name: cluster.add_node(**loopback, num_cpus=2, resources={name: 1}) for name in NODES}
+    os.environ["FLOODLAB_FAULT_KILL"] = "1:1:node"
+    spec = load_spec(
+        ROOT / "experiments" / "quickstart.yaml",
+        [
+            f"data.store={store}",
+            f"logging.root={runs}",
+            "data.patch_size=32",
+            "model.widths=[8,16,32]",
+            "model.fusion.window=2",
+            "trainer.batch_size=4",
+            "trainer.limit_train_batches=2",
+            "trainer.limit_val_batches=2",
+            "trainer.epochs=3",
+            "trainer.num_workers=2",
+            "trainer.cpus_per_worker=2",
+            "trainer.max_failures=1",
+            "logging.image_every=0",
+        ],
+    )
+    try:
+        result = train(spec, address=cluster.address)
+        run = result.run
+        alive = {n["NodeID"]: n["Alive"] for n in ray.nodes()}
+        report = {
+            "run": str(run.path),
+            "epochs": [r["epoch"] for r in run.read_metrics()],
+            "status": run.read_summary()["status"],
+            "ranks": [json.loads((run.workers_dir / f"rank{r}.json").read_text()) for r in (0, 1)],
+            "nodes": {name: node.node_id for name, node in nodes.items()},
+            "head": cluster.head_node.node_id,
+            "alive": alive,
+        }
+        Path(out).write_text(json.dumps(report))
+    finally:
+        ray.shutdown()
+        for node in list(cluster.worker_nodes):
+            with contextlib.suppress(Exception):  # the lost node's processes are gone already
+                cluster.remove_node(node, allow_graceful=False)
+        cluster.shutdown()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
