@@ -1,11 +1,12 @@
-"""A 2-worker training run on a Ray cluster of four nodes on this machine, one of which is
-lost mid-run; run in its own process by tests/cluster/test_multinode.py (the test session's
+"""A 2-trial sweep and a 2-worker training run on a Ray cluster of four nodes on this
+machine, one of which the run loses mid-run; run in its own process by tests/cluster/test_multinode.py (the test session's
 own Ray cannot share a process with another cluster).
 
-The cluster (`ray.cluster_utils.Cluster`): a head with 1 CPU and three worker nodes with 2
+The cluster (`ray.cluster_utils.Cluster`): a head with 1 CPU and three worker nodes with 3
 CPUs and a resource of their own (``node_a``, ``node_b``, ``node_c``), every raylet on
-127.0.0.1. Each rank asks for 2 CPUs, so the two ranks must run on two different worker
-nodes. Rank 1 takes its whole node down after epoch 1 (``FLOODLAB_FAULT_KILL=1:1:node``
+127.0.0.1. Each rank asks for 2 CPUs, so two ranks (or the workers of two trials running
+at once) must run on two different worker nodes, while a trial's own CPU can sit beside
+a rank. Rank 1 takes its whole node down after epoch 1 (``FLOODLAB_FAULT_KILL=1:1:node``
 SIGKILLs the node's raylet); Ray Train restarts the worker group on the two nodes left,
 from the epoch-1 checkpoint.
 
@@ -30,7 +31,9 @@ def main(store: str, runs: str, out: str) -> None:
     from ray.cluster_utils import Cluster
 
     from floodlab.specs import load_spec
+    from floodlab.tracking.sweepdir import SweepDir
     from floodlab.train.driver import train
+    from floodlab.tune.tuner import run_sweep
 
     # Every raylet keeps 127.0.0.1 (see floodlab.cluster.ray_env._keep_loopback_node_address).
     ray_constants.ENABLE_RAY_CLUSTER = False
@@ -46,27 +49,40 @@ def main(store: str, runs: str, out: str) -> None:
             "_system_config": {"health_check_period_ms": 500, "health_check_failure_threshold": 3},
         },
     )
-    nodes = {name: cluster.add_node(**loopback, num_cpus=2, resources={name: 1}) for name in NODES}
-    os.environ["FLOODLAB_FAULT_KILL"] = "1:1:node"
-    spec = load_spec(
-        ROOT / "experiments" / "quickstart.yaml",
-        [
-            f"data.store={store}",
-            f"logging.root={runs}",
-            "data.patch_size=32",
-            "model.widths=[8,16,32]",
-            "model.fusion.window=2",
-            "trainer.batch_size=4",
-            "trainer.limit_train_batches=2",
-            "trainer.limit_val_batches=2",
-            "trainer.epochs=3",
-            "trainer.num_workers=2",
-            "trainer.cpus_per_worker=2",
-            "trainer.max_failures=1",
-            "logging.image_every=0",
-        ],
-    )
+    nodes = {name: cluster.add_node(**loopback, num_cpus=3, resources={name: 1}) for name in NODES}
+    tiny = [
+        f"data.store={store}",
+        f"logging.root={runs}",
+        "data.patch_size=32",
+        "model.widths=[8,16,32]",
+        "model.fusion.window=2",
+        "trainer.batch_size=4",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=2",
+        "trainer.cpus_per_worker=2",
+        "logging.image_every=0",
+    ]
     try:
+        # A 2-trial sweep, each trial one 2-CPU worker: both trials run at once (1 + 2 CPUs
+        # each of the 10), so their workers take two different worker nodes.
+        sweep_spec = load_spec(
+            ROOT / "experiments" / "sweep_flora.yaml",
+            [*tiny, "trainer.epochs=2", "trainer.num_workers=1", "tune.num_trials=2",
+             "tune.scheduler={kind: fifo}", "tune.max_concurrent=2"],
+        )  # fmt: skip
+        sweep = run_sweep(sweep_spec, address=cluster.address)
+        trials = {}
+        for r in sweep.records:
+            trial_run = SweepDir(sweep.sweep_dir).trial(r.trial_id)
+            worker = json.loads((trial_run.workers_dir / "rank0.json").read_text())
+            trials[r.trial_id] = worker["node_id"]
+        statuses = [r.status for r in sweep.records]
+
+        os.environ["FLOODLAB_FAULT_KILL"] = "1:1:node"
+        spec = load_spec(
+            ROOT / "experiments" / "quickstart.yaml",
+            [*tiny, "trainer.epochs=3", "trainer.num_workers=2", "trainer.max_failures=1"],
+        )
         result = train(spec, address=cluster.address)
         run = result.run
         alive = {n["NodeID"]: n["Alive"] for n in ray.nodes()}
@@ -78,6 +94,8 @@ def main(store: str, runs: str, out: str) -> None:
             "nodes": {name: node.node_id for name, node in nodes.items()},
             "head": cluster.head_node.node_id,
             "alive": alive,
+            "trial_nodes": trials,
+            "trial_statuses": statuses,
         }
         Path(out).write_text(json.dumps(report))
     finally:

@@ -1,5 +1,5 @@
-"""Multi-node Ray, tested on this machine: ranks land on different nodes, and a run that
-loses a node mid-run continues on the nodes left from its last checkpoint, no epoch lost or
+"""Multi-node Ray, tested on this machine: a sweep's trials and a run's ranks land on
+different nodes, and a run that loses a node mid-run continues on the nodes left from its last checkpoint, no epoch lost or
 repeated (tests/cluster/multinode_job.py, in its own process)."""
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ JOB = Path(__file__).with_name("multinode_job.py")
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
-def test_a_run_spans_nodes_and_survives_losing_one(tiny_s1f11_store: Path, tmp_path: Path) -> None:
+def test_sweeps_and_runs_span_nodes_and_a_run_survives_losing_one(
+    tiny_s1f11_store: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "report.json"
     proc = subprocess.run(
         [sys.executable, str(JOB), str(tiny_s1f11_store), str(tmp_path / "runs"), str(out)],
@@ -26,12 +28,16 @@ def test_a_run_spans_nodes_and_survives_losing_one(tiny_s1f11_store: Path, tmp_p
     )
     assert proc.returncode == 0 and out.is_file(), proc.stderr[-4000:]
     report = json.loads(out.read_text())
+    workers = set(report["nodes"].values())
+    trial_nodes = set(report["trial_nodes"].values())
+    assert report["trial_statuses"] == ["TERMINATED", "TERMINATED"]
+    assert len(trial_nodes) == 2 and trial_nodes <= workers  # the trials spread over nodes
+
     assert report["status"] == "completed"
     assert report["epochs"] == [1, 2, 3]  # epoch 1 kept, none repeated, none lost
 
     rank0, rank1 = report["ranks"]
-    workers = set(report["nodes"].values())
-    # Before the loss: the two ranks on two different worker nodes (2 CPUs each).
+    # Before the loss: the two ranks (2 CPUs each) on two different 3-CPU worker nodes.
     first = {r["rank"]: (r["earlier"][0] if r["earlier"] else r) for r in (rank0, rank1)}
     assert first[0]["node_id"] != first[1]["node_id"]
     assert {first[0]["node_id"], first[1]["node_id"]} <= workers
