@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,8 +30,7 @@ from floodlab.io import is_uri
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
-log = logging.getLogger(__name__)
-
+Location = Path | str  # a store location: a path, or a URL on object storage
 LOCAL_PROTOCOLS = ("file", "local")
 # The library each common protocol needs, for the message when it is missing.
 PROTOCOL_PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "abfs": "adlfs"}
@@ -220,18 +218,9 @@ def upload_tree(
     return len(ordered)
 
 
-def remove_tree(url: str) -> None:
-    """Delete everything under `url` (nothing there is fine)."""
-    fs, path = filesystem(url)
-    with storage_errors(url, "delete"), contextlib.suppress(FileNotFoundError):
-        fs.rm(path, recursive=True)
-
-
 def absolute(location: str | Path) -> str:
     """A location as recorded in runs: an absolute path, or the URL as given."""
     return (
         str(location).rstrip("/") if is_remote(location) else str(local_path(location).absolute())
     )
 
-
-Location = Path | str  # a store location: a path, or a URL on object storage
