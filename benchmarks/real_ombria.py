@@ -18,7 +18,7 @@ the share of test images where the model's IoU is higher.
 Usage (from the project root, in the README's environment)::
 
     .venv/bin/python benchmarks/real_ombria.py --source PATH/TO/ombria [--full]
-        [--specs resunet,resunet_bitemporal,flora,sarkd_teacher,sarkd_student]
+        [--specs resunet,resunet_bitemporal,flora,sarkd_teacher_agnostic,sarkd_teacher,sarkd_student]
         [--epochs N] [--runs DIR] [--store data/ombria.zarr]
 
 ``--source`` is the folder holding OmbriaS1/ (and OmbriaS2/). The default specs are the
@@ -36,7 +36,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = ("resunet", "resunet_bitemporal", "flora", "sarkd_teacher", "sarkd_student")
+SPECS = (
+    "resunet",
+    "resunet_bitemporal",
+    "flora",
+    "sarkd_teacher_agnostic",
+    "sarkd_teacher",
+    "sarkd_student",
+)
 # Published per-image flood IoU on the 70 test patches (paper Table VII) and the two
 # baselines every OMBRIA user can recompute.
 PUBLISHED = {
