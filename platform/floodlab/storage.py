@@ -223,4 +223,3 @@ def absolute(location: str | Path) -> str:
     return (
         str(location).rstrip("/") if is_remote(location) else str(local_path(location).absolute())
     )
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,17 +116,25 @@ def convert_cmd(
     kwargs: dict[str, Any] = {"chunk": chunk} if chunk else {}
     if compression:
         kwargs["compression"] = compression
-    with tqdm(desc=f"convert {dataset}", unit="chip") as bar:
+    bars: dict[str, tqdm] = {}
 
+    def follow(name: str, unit: str) -> Callable[[int, int], None]:
         def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+            if name not in bars:
+                bars[name] = tqdm(desc=f"{name} {dataset}", unit=unit, total=total)
+            bars[name].update(done - bars[name].n)
 
+        return progress
+
+    try:
         store = convert_to(
             dataset, src, out, derived=derive.split(","), skip_bad=skip_bad, workers=workers,
-            scheduler=scheduler, progress=progress, reader_options=reader_options, seed=seed,
-            **kwargs,
+            scheduler=scheduler, progress=follow("convert", "chip"), reader_options=reader_options,
+            seed=seed, upload_progress=follow("upload", "file"), **kwargs,
         )  # fmt: skip
+    finally:
+        for bar in bars.values():
+            bar.close()
     from floodlab.data.load.store import open_store
     from floodlab.data.load.summary import describe_splits
 

@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from floodlab.data.convert.pipeline import convert, is_complete
+from floodlab.data.convert.pipeline import is_complete
 from floodlab.data.load.store import missing_store_message
 from floodlab.data.registry import get_dataset
 from floodlab.errors import DatasetNotFoundError
@@ -40,71 +40,46 @@ def ensure_store(
         DatasetNotFoundError: no store and no `data.synthetic`; the message gives the
             `floodlab convert` / `floodlab synth` commands that create it.
     """
+    from floodlab.data.convert.remote import check_remote_out, convert_to
     from floodlab.data.synth import write_synthetic
 
-    if is_remote(spec_data.store_path):
-        return _ensure_remote(spec_data, spec_data.store_path.rstrip("/"), progress)
-    path = local_path(spec_data.store_path)
-    if is_complete(path):
-        return path
+    remote = is_remote(spec_data.store_path)
+    store: Path | str
+    if remote:  # synthetic raw data is staged locally, converted, uploaded and removed
+        store = spec_data.store_path.rstrip("/")
+        raw = staging_dir(store).with_suffix(".raw")
+        if check_remote_out(store):
+            return store
+    else:
+        store = local_path(spec_data.store_path)
+        raw = store.with_name(store.name + ".raw")
+        if is_complete(store):
+            return store
     dataset = spec_data.dataset
     if spec_data.synthetic is None:
         hint = ""
         if spec_data.source:
             hint = (
                 f" The spec names the raw source {spec_data.source}: run "
-                f"`floodlab convert {dataset} {spec_data.source} --out {path}`."
+                f"`floodlab convert {dataset} {spec_data.source} --out {store}`."
             )
-        raise DatasetNotFoundError(missing_store_message(path, dataset) + hint)
+        raise DatasetNotFoundError(missing_store_message(store, dataset) + hint)
     syn = spec_data.synthetic
     entry = get_dataset(dataset)
-    raw = path.with_name(path.name + ".raw")
     log.info("writing synthetic %s (%d chips of %d px) to %s", dataset, syn.chips, syn.size, raw)
     root = write_synthetic(dataset, raw, chips=syn.chips, size=syn.size, seed=syn.seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return convert(
+    if isinstance(store, Path):
+        store.parent.mkdir(parents=True, exist_ok=True)
+    done = convert_to(
         dataset,
         root,
-        path,
+        store,
         # Every derivable band: specs of several families can share one synthetic store.
         derived=entry.derivable,
         reader_options=dict(entry.synth_reader_options),
         progress=progress,
         seed=syn.seed,
     )
-
-
-def _ensure_remote(
-    spec_data: DataSpec, url: str, progress: Callable[[int, int], None] | None
-) -> str:
-    """`ensure_store` for a store on object storage."""
-    from floodlab.data.convert.remote import check_remote_out, convert_to
-    from floodlab.data.synth import write_synthetic
-
-    if check_remote_out(url):
-        return url
-    dataset = spec_data.dataset
-    if spec_data.synthetic is None:
-        hint = (
-            f" The spec names the raw source {spec_data.source}: run "
-            f"`floodlab convert {dataset} {spec_data.source} --out {url}`."
-            if spec_data.source
-            else ""
-        )
-        raise DatasetNotFoundError(missing_store_message(url, dataset) + hint)
-    syn = spec_data.synthetic
-    entry = get_dataset(dataset)
-    raw = staging_dir(url).with_name(staging_dir(url).name + ".raw")
-    log.info("writing synthetic %s (%d chips of %d px) to %s", dataset, syn.chips, syn.size, raw)
-    root = write_synthetic(dataset, raw, chips=syn.chips, size=syn.size, seed=syn.seed)
-    convert_to(
-        dataset,
-        root,
-        url,
-        derived=entry.derivable,
-        reader_options=dict(entry.synth_reader_options),
-        progress=progress,
-        seed=syn.seed,
-    )
-    shutil.rmtree(raw, ignore_errors=True)  # the store is in the bucket now
-    return url
+    if remote:
+        shutil.rmtree(raw, ignore_errors=True)  # the store is in the bucket now
+    return done
