@@ -1,7 +1,8 @@
 """Storage benchmark: training patches/s from a store on S3 vs the same store on local disk,
 and the time to write and read one checkpoint both ways.
 
-The S3 side is an S3-protocol server (moto in server mode) on 127.0.0.1, started here: it
+The S3 side is an S3-protocol server (moto in server mode, in its own process) on
+127.0.0.1, started here: it
 measures the object-storage path (fsspec/s3fs requests through zarr, one request per chunk,
 no direct chunk-file reads) without a network, so a real bucket adds its round-trip latency
 on top; the ratio is the cost of the protocol and the client, not of the network.
@@ -23,10 +24,12 @@ import argparse
 import io
 import json
 import os
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -43,27 +46,37 @@ BUCKET = "floodlab-bench"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_s3() -> Any:
-    """moto's S3 server on 127.0.0.1 (ephemeral port), the AWS environment pointed at it."""
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+def start_s3() -> subprocess.Popen[bytes]:
+    """moto's S3 server in its own process on 127.0.0.1 (a free port), the AWS environment
+    pointed at it. Its own process: a server thread inside this one would share the GIL
+    with the reader it serves."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
     os.environ.pop("AWS_PROFILE", None)
     os.environ.update(
-        AWS_ENDPOINT_URL=f"http://{host}:{port}",
+        AWS_ENDPOINT_URL=endpoint,
         AWS_ACCESS_KEY_ID="bench",
         AWS_SECRET_ACCESS_KEY="bench",
         AWS_DEFAULT_REGION="us-east-1",
     )
     import s3fs
 
-    s3fs.S3FileSystem().mkdir(BUCKET)
-    return server
+    fs = s3fs.S3FileSystem()
+    for _ in range(100):  # until it answers (a few seconds at most)
+        try:
+            fs.mkdir(BUCKET)
+            return server
+        except Exception:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError(f"the S3 server at {endpoint} did not start")
 
 
 def checkpoint_bytes() -> bytes:
@@ -170,7 +183,8 @@ def main() -> None:
                 )
             )
     finally:
-        server.stop()
+        server.terminate()
+        server.wait()
 
 
 if __name__ == "__main__":
