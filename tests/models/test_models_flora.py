@@ -169,3 +169,16 @@ def test_padding_keys_are_masked() -> None:
         corner = attn(x[..., 4:, 4:], kv[..., 4:, 4:])
     torch.testing.assert_close(out[..., 4:, 4:], corner)
     assert torch.isfinite(out).all()
+
+
+def test_a_geometry_first_seen_in_inference_mode_still_trains() -> None:
+    # Window geometry constants are cached per size: a prediction (inference mode) that
+    # meets a size first must not leave inference tensors that a later training step of
+    # the same size saves for backward (a process that evaluates and then trains).
+    attn = WindowCrossAttention(8, 4, heads=2, window=3, shift=True)
+    x, kv = torch.randn(1, 8, 7, 5), torch.randn(1, 4, 7, 5)  # a size no other test uses
+    with torch.inference_mode():
+        attn.eval()(x, kv)
+    out = attn.train()(x.requires_grad_(), kv)
+    out.sum().backward()
+    assert attn.rel_bias.grad is not None and torch.isfinite(attn.rel_bias.grad).all()

@@ -148,6 +148,7 @@ def _merge(x: Tensor, b: int, h: int, w: int, ws: int) -> Tensor:
 
 
 @lru_cache(maxsize=64)
+@torch.inference_mode(False)  # cached for training too: never an inference-mode tensor
 def _relative_index(ws: int, table_window: int, device: torch.device) -> Tensor:
     """Index (N, N) into a (2*table_window-1)^2 bias table for query-key offsets in a window."""
     coords = torch.stack(torch.meshgrid(torch.arange(ws), torch.arange(ws), indexing="ij")).flatten(
@@ -158,6 +159,7 @@ def _relative_index(ws: int, table_window: int, device: torch.device) -> Tensor:
 
 
 @lru_cache(maxsize=64)
+@torch.inference_mode(False)
 def _window_mask(
     h: int, w: int, hp: int, wp: int, ws: int, shift: int, device: torch.device
 ) -> Tensor | None:
