@@ -130,6 +130,7 @@ def exists(url: str) -> bool:
     """Whether anything is stored at `url` (an object or a prefix)."""
     fs, path = filesystem(url)
     with storage_errors(url, "reach the storage service"):
+        fs.invalidate_cache(path)  # another process may have written it since
         return bool(fs.exists(path))
 
 

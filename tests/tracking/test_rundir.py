@@ -68,9 +68,9 @@ def test_open_unknown_run_lists_available_runs(tmp_path, spec):
         RunDir.open("x/latest", root=tmp_path / "empty")
 
 
-def test_uri_roots_get_a_clear_error(tmp_path):
-    with pytest.raises(FloodlabError, match=r"logging\.root"):
-        RunDir.create("s3://bucket/runs", "quickstart")
+def test_roots_of_unknown_protocols_get_a_clear_error(tmp_path):
+    with pytest.raises(FloodlabError, match=r"logging\.root.*fsspec does not know"):
+        RunDir.create("nosuch://bucket/runs", "quickstart")
 
 
 def test_metrics_append_read_and_truncate(tmp_path):

@@ -107,7 +107,10 @@ jobs_address_option = click.option(
     "http://127.0.0.1:8265).",
 )
 root_option = click.option(
-    "--root", default="runs", show_default=True, help="Root of the run directories."
+    "--root",
+    default="runs",
+    show_default=True,
+    help="Root of the run directories: a folder or a URL (s3://bucket/runs).",
 )
 checkpoint_option = click.option(
     "--checkpoint",

@@ -93,7 +93,7 @@ def train_cmd(
         click.echo(
             f"best {best['metric']} = {best['value']:.4f} at epoch {best['epoch']} ({summary.get('status')})"
         )
-    click.echo(f"run:         {result.run.path}")
+    click.echo(f"run:         {result.run.where}")
     click.echo(f"checkpoint:  {result.best_checkpoint}")
     if result.run.curves_path.is_file():
         click.echo(f"curves:      {result.run.curves_path}")

@@ -221,7 +221,7 @@ def normalization_section(spec: Any, params: Mapping[str, Any]) -> list[str]:
 
 
 def recipe_section(
-    run: Any, spec: Any, parameters: Mapping[str, int], checkpoint: Path, epoch: int
+    run: Any, spec: Any, parameters: Mapping[str, int], checkpoint: Path | str, epoch: int
 ) -> list[str]:
     from floodlab.specs.loss import active_weights
 
@@ -270,7 +270,7 @@ def recipe_section(
         + (f" ({sched})" if sched else "")
         + (f", {s.warmup_epochs} warm-up epochs" if s.warmup_epochs else ""),
         f"- Epochs: {t.epochs} planned, {summary.get('epochs_completed', '?')} completed; "
-        f"checkpoint of epoch {epoch} (`{checkpoint.parent.name}`, best by "
+        f"checkpoint of epoch {epoch} (`{str(checkpoint).rstrip('/').split('/')[-2]}`, best by "
         f"{t.checkpoint_metric})"
         + (f"; early stopping on {t.early_stopping.metric}" if t.early_stopping else ""),
         f"- Batch: {t.batch_size} per worker x {t.num_workers} worker(s) of "

@@ -218,7 +218,7 @@ def evaluate_run(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
-        "run": str(trained.run.path),
+        "run": trained.run.where,
         "checkpoint": str(trained.checkpoint),
         "epoch": trained.epoch,
         "split": split,
@@ -250,6 +250,7 @@ def evaluate_run(
     report["files"] = files
     # Last, so that MLflow gets every file the evaluation wrote.
     log_evaluation(trained.run.path, out_dir)
+    trained.run.push()  # a run on object storage: the reports go to its URL
     return report
 
 

@@ -123,7 +123,7 @@ def export_run(
     check_output(meta, option="-o/--out (its sidecar)", overwrite=overwrite)
     check_card(card, run_dir, overwrite=overwrite)
 
-    trained = load_trained(run_dir.path, checkpoint=checkpoint)
+    trained = load_trained(run_dir.location, root=root, checkpoint=checkpoint)
     outputs = outputs_of(trained.spec)
     graph = build_graph(trained)
     bands = model_bands(trained.spec)
@@ -131,7 +131,7 @@ def export_run(
     trace_input = example_input(coefficients, TRACE_BATCH, *TRACE_HW, seed=0)
     check_input = example_input(coefficients, *CHECK_SHAPE, seed=1)
     with atomic_path(out, suffix=out.suffix or ".tmp") as tmp:
-        log.info("exporting %s as %s to %s", run_dir.path, fmt, out)
+        log.info("exporting %s as %s to %s", run_dir.where, fmt, out)
         if fmt == "onnx":
             _to_onnx(graph, trace_input, tmp, outputs)
             fn: Any = OnnxPredictFn(tmp, INPUT, outputs, "cpu")
@@ -304,7 +304,7 @@ def sidecar_for(
         "family": str(spec.model.kind),
         "arch": getattr(spec.model, "arch", None),
         "label": spec.data.label,
-        "run": str(trained.run.path),
+        "run": trained.run.where,
         "experiment": spec.name,
         "checkpoint": str(trained.checkpoint),
         "epoch": trained.epoch,

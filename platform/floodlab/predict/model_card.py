@@ -65,7 +65,7 @@ def model_card_text(
     spec: Any,
     *,
     normalization: Mapping[str, Any],
-    checkpoint: Path,
+    checkpoint: Path | str,
     epoch: int,
     parameters: Mapping[str, int],
     report: Mapping[str, Any] | None = None,

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from floodlab.errors import TrainingError
 from floodlab.specs import ExperimentSpec, with_values
+from floodlab.storage import Location, is_remote
 from floodlab.tasks.base import Task
 from floodlab.tracking import RunDir
 from floodlab.tracking.checkpoint import load_checkpoint
@@ -25,7 +26,7 @@ class Trained:
     task: Task  # eval mode, on the CPU
     normalization: dict[str, Any]  # the parameters the model was trained with
     run: RunDir
-    checkpoint: Path  # the file the weights came from
+    checkpoint: Location  # the file (or URL) the weights came from
     epoch: int  # the epoch of that checkpoint
 
 
@@ -58,7 +59,7 @@ def load_trained(
         latest = run.latest_checkpoint()
         path = latest if latest is not None else run.best_checkpoint()  # raises: none at all
     else:
-        path = Path(checkpoint)
+        path = checkpoint if is_remote(checkpoint) else Path(checkpoint)
     state = load_checkpoint(path)
     # Inference needs the student alone: a KD teacher is a training-time input only.
     build_spec = with_values(spec, {"distill": None}) if spec.distill is not None else spec
@@ -79,7 +80,7 @@ def load_trained(
         )
     task.eval()
     epoch = LoopState.from_checkpoint(state).epoch
-    log.info("loaded %s (epoch %d) of run %s", path.name, epoch, run.path)
+    log.info("loaded %s (epoch %d) of run %s", path, epoch, run.where)
     return Trained(
         spec=spec,
         task=task,

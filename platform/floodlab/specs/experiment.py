@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from floodlab.specs.base import LocalPath, StrictModel
+from floodlab.specs.base import StoreLocation, StrictModel
 from floodlab.specs.data import DataSpec
 from floodlab.specs.loss import TERM_PATHS, LossSpec, resolve_loss
 from floodlab.specs.model import MODEL_KINDS, ModelSpec, family_spec, input_channels
@@ -19,9 +19,9 @@ from floodlab.specs.tune import TuneSpec
 class LoggingSpec(StrictModel):
     """Where runs go, what TensorBoard shows, and optional MLflow tracking."""
 
-    root: LocalPath = Field(
+    root: StoreLocation = Field(
         "runs",
-        description="Root of run directories: a local folder, or on a cluster a folder every node mounts at the same path (object-storage URIs are refused).",
+        description="Root of run and sweep directories: a local folder, a folder every node mounts at the same path, or a URL on object storage (s3://bucket/runs; endpoint and credentials from the storage library's own environment, e.g. AWS_ENDPOINT_URL).",
     )
     tensorboard: bool = Field(True, description="Write TensorBoard events (rank 0 only).")
     image_every: int = Field(1, ge=0, description="Write image panels every N epochs (0 = never).")

@@ -53,11 +53,13 @@ def load_teacher(spec: ExperimentSpec, runs_root: str | Path = "runs") -> nn.Mod
         path, field = Path(ref.checkpoint), "distill.teacher.checkpoint"
     else:
         from floodlab.tracking import RunDir
+        from floodlab.tracking.home import fetch
 
         field = "distill.teacher.run"
         try:
             run = RunDir.open(str(ref.run), root=runs_root)
-            path = Path(run.best_checkpoint())
+            best = run.best_checkpoint()
+            path = fetch(best) if isinstance(best, str) else best  # a run on object storage
         except FloodlabError as exc:
             raise TrainingError(
                 f"{field}: cannot find the teacher run {ref.run!r} under {runs_root}/ ({exc}); "

@@ -10,11 +10,14 @@ On disk a checkpoint is a directory ``epoch_NNNN/`` holding ``checkpoint.pt`` an
 builds the directory under a hidden temporary name and renames it into place, so a
 directory named ``epoch_NNNN`` is complete; on storage without atomic renames the size in
 ``meta.json``, written last, tells a complete checkpoint from a torn one
-(`floodlab.tracking.checkpoint_dirs.checkpoint_is_complete`).
+(`floodlab.tracking.checkpoint_dirs.checkpoint_is_complete`). On object storage, where
+nothing can be renamed, `upload_checkpoint` puts ``checkpoint.pt`` first and ``meta.json``
+last, and `load_checkpoint` reads a checkpoint URL directly.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 import shutil
@@ -110,19 +113,50 @@ def write_checkpoint(directory: str | Path, state: Checkpoint, meta: dict[str, A
     return directory / CHECKPOINT_FILE
 
 
+def upload_checkpoint(directory: Path, url: str) -> str:
+    """Copy a complete local checkpoint directory to `url` (``.../checkpoints/epoch_NNNN``).
+
+    ``checkpoint.pt`` goes first and ``meta.json`` (which records its size) last, so until
+    the upload finished nothing at `url` counts as a complete checkpoint.
+
+    Returns:
+        The URL of the uploaded ``checkpoint.pt``.
+    """
+    from floodlab.storage import filesystem, join, storage_errors
+
+    fs, root = filesystem(url)
+    with storage_errors(url, "upload the checkpoint"):
+        for name in (CHECKPOINT_FILE, CHECKPOINT_META):
+            fs.put_file(str(directory / name), f"{root}/{name}")
+    return join(url, CHECKPOINT_FILE)
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Load a checkpoint saved by `save_checkpoint` (``weights_only=True``).
+
+    Args:
+        path: the checkpoint file, or its URL on object storage.
+        map_location: where its tensors go.
 
     Raises:
         TrainingError: when the file is missing, unreadable or not in floodlab's format.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise TrainingError(
-            f"{path}: no such checkpoint file; list a run's checkpoints in <run>/checkpoints/"
-        )
+    from floodlab.storage import is_remote, read_bytes
+
+    source: Any = path
+    if is_remote(path):
+        data = read_bytes(str(path))
+        if data is None:
+            raise TrainingError(f"{path}: no such checkpoint object; list the run's checkpoints/")
+        source = io.BytesIO(data)
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise TrainingError(
+                f"{path}: no such checkpoint file; list a run's checkpoints in <run>/checkpoints/"
+            )
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(source, map_location=map_location, weights_only=True)
     except Exception as e:  # corrupt, truncated, or a pickle that needs code to load
         raise TrainingError(
             f"{path}: cannot load the checkpoint ({type(e).__name__}: {e}); it is corrupt "

@@ -57,15 +57,54 @@ def complete_checkpoints(folder: Path) -> list[dict[str, Any]]:
     return sorted(out, key=lambda c: c["epoch"])
 
 
-def best_of(found: list[dict[str, Any]]) -> Path:
-    """The checkpoint file with the best score among `found` (at least one, oldest first).
+def remote_checkpoints(url: str) -> list[dict[str, Any]]:
+    """`complete_checkpoints` of a checkpoints folder on object storage (``path``: a URL).
+
+    Complete means the same: ``meta.json`` records the size ``checkpoint.pt`` has. Rank 0
+    uploads ``checkpoint.pt`` first and ``meta.json`` last, and each object appears whole
+    or not at all, so an interrupted upload is never taken for a checkpoint.
+    """
+    from floodlab.storage import filesystem, join, storage_errors
+
+    fs, root = filesystem(url)
+    with storage_errors(url, "list the run's checkpoints"):
+        fs.invalidate_cache(root)
+        try:
+            files = fs.find(root, detail=True)
+        except FileNotFoundError:
+            return []
+    sizes = {
+        str(name)[len(root) :].strip("/"): int(info.get("size") or 0)
+        for name, info in files.items()
+    }
+    out: list[dict[str, Any]] = []
+    for rel in sizes:
+        folder, _, name = rel.rpartition("/")
+        m = _CHECKPOINT_NAME.match(folder)
+        if name != CHECKPOINT_META or m is None:
+            continue
+        with storage_errors(url, "read a checkpoint's metadata"):
+            try:
+                meta = json.loads(fs.cat_file(f"{root}/{rel}"))
+            except (FileNotFoundError, ValueError):
+                continue
+        recorded = meta.get("files") if isinstance(meta, dict) else None
+        key = f"{folder}/{CHECKPOINT_FILE}"
+        if not isinstance(recorded, dict) or recorded.get(CHECKPOINT_FILE) != sizes.get(key):
+            continue
+        out.append({**meta, "epoch": int(m.group(1)), "path": join(url, key)})
+    return sorted(out, key=lambda c: c["epoch"])
+
+
+def best_of(found: list[dict[str, Any]]) -> Path | str:
+    """The checkpoint file (or URL) with the best score among `found` (at least one, oldest first).
 
     The score's mode (max/min) comes from the newest scored checkpoint; among equal scores
     the later epoch wins; without any score, the latest checkpoint.
     """
     scored = [c for c in found if isinstance(c.get("score"), int | float)]
     if not scored:
-        return Path(found[-1]["path"])
+        return found[-1]["path"]
     sign = -1.0 if scored[-1].get("mode", "max") == "min" else 1.0
     best = max(scored, key=lambda c: (sign * float(c["score"]), c["epoch"]))
-    return Path(best["path"])
+    return best["path"]

@@ -5,6 +5,10 @@ live side by side in one experiment folder. Each kind keeps its own link there t
 latest usable folder (a relative symlink, or a one-line text file on filesystems without
 symlinks) and is found the same way: a folder path, ``<experiment>/<name>``,
 ``<experiment>/latest`` or just ``<experiment>``. This module imports no torch.
+
+The root may be a URL on object storage (``s3://bucket/runs``): a folder there is used
+through a local working copy that mirrors its home (`floodlab.tracking.home`), and the
+latest links are one-line text objects.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import TYPE_CHECKING, ClassVar, Self, overload
 
 from floodlab.errors import FloodlabError
 from floodlab.io import atomic_write_text
+from floodlab.storage import exists, is_remote, join
+from floodlab.tracking.home import Home, list_folders, write_text
 
 if TYPE_CHECKING:
     from floodlab.specs import ExperimentSpec
@@ -25,18 +31,25 @@ LATEST = "latest"  # the word a reference uses: <experiment>/latest
 _LINKS: set[str] = {LATEST}  # the link names of every kind (never a folder name)
 
 
-def check_local(root: str | Path) -> None:
-    """Refuse URIs: run and sweep folders need a local or shared (mounted) filesystem.
+def check_root(root: str | Path) -> str | Path:
+    """The runs root as floodlab uses it: a URL on object storage (str) or a path.
 
     Raises:
-        FloodlabError: naming `logging.root` and the fix.
+        FloodlabError: naming `logging.root` and the fix (an unknown protocol, its library
+            missing, credentials in the URL).
     """
-    from floodlab.io import local_location
+    from floodlab.storage import check_location, local_path
 
     try:
-        local_location(str(root), "logging.root")
+        check_location(str(root), "logging.root")
     except ValueError as err:
         raise FloodlabError(str(err)) from None
+    return str(root).rstrip("/") if is_remote(root) else local_path(root)
+
+
+def _child(parent: str | Path, name: str) -> str | Path:
+    """`parent`/`name` on a path or a URL."""
+    return join(parent, name) if isinstance(parent, str) else parent / name
 
 
 class Subpath:
@@ -80,24 +93,65 @@ class ExperimentFolder:
         super().__init_subclass__(**kwargs)
         _LINKS.add(cls.LINK)
 
+    # Top-level folders that live only at a remote home, never in the working copy.
+    REMOTE_ONLY: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, path: str | Path):
-        check_local(path)
-        self.path = Path(path).absolute()
+        """A folder at a path, or at a URL on object storage (through its working copy)."""
+        self.home: Home | None = None
+        if is_remote(path):
+            self.home = Home(str(path), skip=self.REMOTE_ONLY)
+            self.path = self.home.local
+        else:
+            self.path = Path(check_root(path)).absolute()
         self.name = self.path.name
         self.experiment = self.path.parent.name
 
+    @property
+    def where(self) -> str:
+        """Where the folder lives, for messages: its URL, or its path."""
+        return self.home.url if self.home is not None else str(self.path)
+
+    @property
+    def location(self) -> str | Path:
+        """The folder itself: its URL, or its path."""
+        return self.home.url if self.home is not None else self.path
+
+    @property
+    def parent(self) -> str | Path:
+        """The experiment folder holding this one: a URL or a path."""
+        if self.home is not None:
+            return self.home.url.rsplit("/", 1)[0]
+        return self.path.parent
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self.path)!r})"
+        return f"{type(self).__name__}({self.where!r})"
 
     def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, ExperimentFolder)
             and type(other) is type(self)
-            and other.path == self.path
+            and other.where == self.where
         )
 
     def __hash__(self) -> int:
-        return hash(self.path)
+        return hash(self.where)
+
+    # -- the home, for a folder on object storage -----------------------------------------
+    def push(self, files: list[str] | None = None) -> None:
+        """Mirror what changed in the working copy to the home (no-op for a local folder).
+
+        Args:
+            files: paths relative to the folder (default: every file).
+        """
+        if self.home is not None:
+            self.home.push(files)
+
+    def pull(self) -> Self:
+        """Refresh the working copy from the home (no-op for a local folder)."""
+        if self.home is not None:
+            self.home.pull()
+        return self
 
     spec_path = Subpath(SPEC_FILE, "The spec the folder was made from.")
 
@@ -122,19 +176,20 @@ class ExperimentFolder:
         Raises:
             FloodlabError: `name` is a link name or contains '/'.
         """
-        check_local(root)
-        exp_dir = Path(root).absolute() / experiment
-        exp_dir.mkdir(parents=True, exist_ok=True)
+        base = check_root(root)
+        exp_dir = _child(base if isinstance(base, str) else base.absolute(), experiment)
+        if isinstance(exp_dir, Path):
+            exp_dir.mkdir(parents=True, exist_ok=True)
         if name is None:
             name, n = default, 1
-            while (exp_dir / name).exists():
+            while _exists(_child(exp_dir, name)):
                 n += 1
                 name = f"{default}-{n}"
         if name in _LINKS or "/" in name:
             raise FloodlabError(
                 f"{cls.KIND} name {name!r}: must not be one of {sorted(_LINKS)} or contain '/'"
             )
-        folder = cls(exp_dir / name)
+        folder = cls(_child(exp_dir, name)).pull()  # a named folder may exist: reuse it
         folder.path.mkdir(parents=True, exist_ok=True)
         return folder
 
@@ -151,13 +206,22 @@ class ExperimentFolder:
         """
         if not self.ready():
             return False
-        if self.latest_name(self.path.parent) != self.name:
-            _point(self.path.parent / self.LINK, self.name)
+        parent = self.parent
+        if self.latest_name(parent) != self.name:
+            if isinstance(parent, str):
+                write_text(join(parent, self.LINK), self.name + "\n")
+            else:
+                _point(parent / self.LINK, self.name)
         return True
 
     @classmethod
-    def latest_name(cls, exp_dir: Path) -> str | None:
+    def latest_name(cls, exp_dir: str | Path) -> str | None:
         """The name the experiment's latest link of this kind points at, if any."""
+        if isinstance(exp_dir, str):
+            from floodlab.storage import read_bytes
+
+            data = read_bytes(join(exp_dir, cls.LINK))
+            return (data.decode().strip() or None) if data is not None else None
         link = exp_dir / cls.LINK
         if link.is_symlink():
             return os.readlink(link).rstrip("/").split("/")[-1]
@@ -167,8 +231,10 @@ class ExperimentFolder:
 
     # -- lookup ---------------------------------------------------------------------------
     @classmethod
-    def is_folder(cls, path: Path) -> bool:
-        """Whether `path` is a folder of this kind."""
+    def is_folder(cls, path: str | Path) -> bool:
+        """Whether `path` (a path or a URL) is a folder of this kind."""
+        if isinstance(path, str):
+            return exists(join(path, SPEC_FILE))
         return (path / SPEC_FILE).is_file()
 
     @classmethod
@@ -185,7 +251,10 @@ class ExperimentFolder:
                 ``<experiment>`` (its latest).
             root: the runs root searched for ``<experiment>/...`` references.
         """
-        check_local(root)
+        base = check_root(root)
+        if is_remote(ref):
+            url = str(ref).rstrip("/")
+            return cls(url).pull() if cls.is_folder(url) else None
         direct = Path(ref)
         if cls.is_folder(direct):
             return cls(direct)
@@ -194,23 +263,33 @@ class ExperimentFolder:
             parts.append(LATEST)
         if len(parts) != 2:
             return None
-        exp_dir = Path(root) / parts[0]
+        exp_dir = _child(base, parts[0])
         names = (cls.latest_name(exp_dir),) if parts[1] == LATEST else cls.names_for(parts[1])
         for name in names:
-            if name is not None and cls.is_folder(exp_dir / name):
-                return cls(exp_dir / name)
+            if name is not None and cls.is_folder(_child(exp_dir, name)):
+                return cls(_child(exp_dir, name)).pull()
         return None
 
     @classmethod
-    def in_experiment(cls, exp_dir: Path) -> list[Path]:
-        """The folders of this kind in one experiment folder, sorted by name."""
+    def in_experiment(cls, exp_dir: str | Path) -> list[str]:
+        """The names of the folders of this kind in one experiment folder, sorted."""
+        if isinstance(exp_dir, str):
+            return [
+                n
+                for n in list_folders(exp_dir)
+                if n not in _LINKS and cls.is_folder(join(exp_dir, n))
+            ]
         if not exp_dir.is_dir():
             return []
         return sorted(
-            d
+            d.name
             for d in exp_dir.iterdir()
             if d.name not in _LINKS and not d.is_symlink() and cls.is_folder(d)
         )
+
+
+def _exists(location: str | Path) -> bool:
+    return exists(location) if isinstance(location, str) else location.exists()
 
 
 def _point(link: Path, name: str) -> None:

@@ -20,6 +20,10 @@ checkpoint (`RunDir.mark_latest`; the link mechanism is `floodlab.tracking.folde
 with sweeps): a run that failed before any checkpoint stays listed, with ``status: failed``
 and the reason in its summary, but never becomes ``latest``. This module imports no torch,
 so any part of floodlab (and `floodlab validate`) may use it cheaply.
+
+With the root on object storage (``logging.root: s3://bucket/runs``) the layout is the same
+at the run's URL; the run is written and read through a local working copy
+(`floodlab.tracking.home`), except its checkpoints, which live only at the URL.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 from floodlab.errors import FloodlabError
 from floodlab.io import atomic_write_text, json_safe, read_json_object, write_json
-from floodlab.tracking.checkpoint_dirs import best_of, complete_checkpoints
-from floodlab.tracking.folder import LATEST, ExperimentFolder, Subpath
+from floodlab.storage import Location, join
+from floodlab.tracking.checkpoint_dirs import best_of, complete_checkpoints, remote_checkpoints
+from floodlab.tracking.folder import LATEST, ExperimentFolder, Subpath, _child, check_root
 
 if TYPE_CHECKING:
     from floodlab.specs import ExperimentSpec
@@ -63,6 +68,7 @@ class RunDir(ExperimentFolder):
 
     LINK = LATEST
     KIND = "run"
+    REMOTE_ONLY = (CHECKPOINTS_DIR,)
 
     # -- creation and lookup ----------------------------------------------------------------
     @classmethod
@@ -115,8 +121,9 @@ class RunDir(ExperimentFolder):
             return found
         available = list_runs(root)
         shown = ", ".join(available[:20]) + (" ..." if len(available) > 20 else "")
+        where = str(root).rstrip("/")
         listing = (
-            f"available runs under {root}/: {shown}" if available else f"no runs under {root}/"
+            f"available runs under {where}/: {shown}" if available else f"no runs under {where}/"
         )
         raise FloodlabError(
             f"run {str(ref)!r}: not found (give a run directory, <experiment>/<run> or "
@@ -171,12 +178,21 @@ class RunDir(ExperimentFolder):
             f.flush()
             os.fsync(f.fileno())
 
-    def read_metrics(self) -> list[dict[str, Any]]:
-        """Every epoch record so far (a torn last line from a crash is skipped)."""
-        if not self.metrics_path.is_file():
+    def read_metrics(self, *, from_home: bool = False) -> list[dict[str, Any]]:
+        """Every epoch record so far (a torn last line from a crash is skipped).
+
+        Args:
+            from_home: read the run's home on object storage rather than the working copy
+                (what another node's rank 0 pushed); the working copy is left as it is.
+        """
+        if from_home and self.home is not None:
+            text = self.home.read_text(METRICS_FILE) or ""
+        elif self.metrics_path.is_file():
+            text = self.metrics_path.read_text()
+        else:
             return []
         records = []
-        for line in self.metrics_path.read_text().splitlines():
+        for line in text.splitlines():
             with contextlib.suppress(json.JSONDecodeError):
                 if line.strip():
                     records.append(json.loads(line))
@@ -217,16 +233,25 @@ class RunDir(ExperimentFolder):
         """Complete checkpoints, oldest first: ``{"epoch", "path", **meta}`` per checkpoint.
 
         Torn or half-copied checkpoint directories (see `floodlab.tracking.checkpoint_dirs`) and
-        temporary ones are left out.
+        temporary ones are left out. For a run on object storage, ``path`` is a URL.
         """
+        if self.home is not None:
+            return remote_checkpoints(self.checkpoints_url)
         return complete_checkpoints(self.checkpoints_dir)
 
-    def latest_checkpoint(self) -> Path | None:
-        """The checkpoint file of the highest epoch, or None."""
-        found = self.checkpoints()
-        return Path(found[-1]["path"]) if found else None
+    @property
+    def checkpoints_url(self) -> str:
+        """Where the checkpoints of a run on object storage live (its URL + checkpoints/)."""
+        if self.home is None:
+            raise ValueError(f"{self.where}: a local run has no checkpoints URL")
+        return join(self.home.url, CHECKPOINTS_DIR)
 
-    def best_checkpoint(self) -> Path:
+    def latest_checkpoint(self) -> Location | None:
+        """The checkpoint file (or URL) of the highest epoch, or None."""
+        found = self.checkpoints()
+        return found[-1]["path"] if found else None
+
+    def best_checkpoint(self) -> Location:
         """The checkpoint file with the best score (`trainer.checkpoint_metric`).
 
         Falls back to the latest checkpoint when none recorded a score.
@@ -237,7 +262,7 @@ class RunDir(ExperimentFolder):
         found = self.checkpoints()
         if not found:
             raise FloodlabError(
-                f"{self.path}: the run has no checkpoint yet (it failed or is still in its "
+                f"{self.where}: the run has no checkpoint yet (it failed or is still in its "
                 "first epoch); train it with `floodlab train <spec>` or pick another run"
             )
         return best_of(found)
@@ -250,13 +275,16 @@ def _hash_of(spec: ExperimentSpec) -> str:
 
 
 def list_runs(root: str | Path = "runs") -> list[str]:
-    """Every ``<experiment>/<run>`` under `root` that holds a spec, sorted."""
-    base = Path(root)
-    if not base.is_dir():
+    """Every ``<experiment>/<run>`` under `root` (a path or a URL) that holds a spec, sorted."""
+    base = check_root(root)
+    if isinstance(base, str):
+        from floodlab.tracking.home import list_folders
+
+        experiments = list_folders(base)
+    elif base.is_dir():
+        experiments = sorted(e.name for e in base.iterdir() if e.is_dir())
+    else:
         return []
     return sorted(
-        f"{exp.name}/{run.name}"
-        for exp in base.iterdir()
-        if exp.is_dir()
-        for run in RunDir.in_experiment(exp)
+        f"{exp}/{run}" for exp in experiments for run in RunDir.in_experiment(_child(base, exp))
     )

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 
 from floodlab.errors import FloodlabError
 from floodlab.io import atomic_write_text
-from floodlab.tracking.folder import ExperimentFolder, Subpath
+from floodlab.storage import is_remote, join
+from floodlab.tracking.folder import ExperimentFolder, Subpath, _child, check_root
 from floodlab.tracking.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -79,9 +80,11 @@ class SweepDir(ExperimentFolder):
         if found is not None:
             return found
         parts = [p for p in str(ref).strip("/").split("/") if p]
-        exp_dir = Path(root) / parts[0] if parts else Path(root)
+        base = check_root(root)
+        exp_dir = _child(base, parts[0]) if parts and not is_remote(ref) else base
         sweeps = cls.in_experiment(exp_dir) if len(parts) in (1, 2) else []
-        names = ", ".join(f"{exp_dir.name}/{d.name}" for d in sweeps)
+        exp_name = str(exp_dir).rstrip("/").rsplit("/", 1)[-1]
+        names = ", ".join(f"{exp_name}/{d}" for d in sweeps)
         listing = f"sweeps found: {names}" if sweeps else f"no sweeps under {exp_dir}/"
         raise FloodlabError(
             f"sweep {str(ref)!r}: not found (give a sweep directory, <experiment>/latest or "
@@ -89,9 +92,10 @@ class SweepDir(ExperimentFolder):
         )
 
     @classmethod
-    def is_folder(cls, path: Path) -> bool:
+    def is_folder(cls, path: str | Path) -> bool:
         """A sweep directory: named ``sweep-<id>``, holding its spec."""
-        return path.name.startswith(SWEEP_PREFIX) and (path / SWEEP_SPEC).is_file()
+        name = str(path).rstrip("/").rsplit("/", 1)[-1]
+        return name.startswith(SWEEP_PREFIX) and super().is_folder(path)
 
     @classmethod
     def names_for(cls, name: str) -> tuple[str, ...]:
@@ -106,6 +110,8 @@ class SweepDir(ExperimentFolder):
 
     def trial(self, trial_id: str) -> RunDir:
         """The run directory of one trial, ``trials/<trial_id>/`` (it may not exist yet)."""
+        if self.home is not None:
+            return RunDir(join(self.home.url, TRIALS_DIR, trial_id))
         return RunDir(self.trials_dir / trial_id)
 
     def has_tune_state(self) -> bool:

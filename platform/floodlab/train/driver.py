@@ -10,9 +10,9 @@ import logging
 import math
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from floodlab.cluster.ray_env import ensure_ray
@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 # Ray's own storage for one run lives in <run>/checkpoints/ (checkpoint dirs + its snapshot).
 RAY_STORAGE_NAME = "checkpoints"
+# How often the progress follower reads a run on object storage from its URL when the
+# working copy shows nothing new (rank 0 on another node).
+REMOTE_POLL_S = 5.0
 
 
 @dataclass
@@ -40,7 +43,7 @@ class TrainResult:
 
     run: RunDir
     metrics: dict[str, Any]  # the last reported epoch record
-    best_checkpoint: Path
+    best_checkpoint: Location  # a path, or a URL for a run on object storage
 
 
 def resolve_use_gpu(spec: ExperimentSpec, resources: dict[str, float]) -> bool:
@@ -96,7 +99,7 @@ def build_trainer(
     run: RunDir,
     *,
     store: Location,
-    resume_from: Path | None = None,
+    resume_from: Location | None = None,
     callbacks: list[Any] | None = None,
     hparams: list[str] | None = None,
     mark_latest: bool = True,
@@ -127,15 +130,16 @@ def build_trainer(
     cpu_fit(spec, resources)
     if not run.spec_path.is_file() or run.read_spec() != spec:
         run.write_spec(spec)
+    run.push()  # a run on object storage: its spec and normalisation at its URL first
     if hparams is None and spec.tune is not None:
         hparams = list(spec.tune.space)
     # Relative paths in the spec mean "relative to where the driver runs"; workers may
     # start elsewhere, so they get absolute ones (the spec itself, and its hash, stay as written).
     config = {
         "spec": spec_to_dict(spec),
-        "run_dir": str(run.path),
+        "run_dir": str(run.location),
         "store": absolute(store),
-        "runs_root": str(Path(spec.logging.root).absolute()),
+        "runs_root": absolute(spec.logging.root),
         "resume_from": str(resume_from) if resume_from else None,
         "hparams": hparams,
         "cpus_per_worker": t.cpus_per_worker,
@@ -152,7 +156,7 @@ def build_trainer(
         ),
         run_config=RunConfig(
             name=RAY_STORAGE_NAME,
-            storage_path=str(run.path),
+            **ray_storage(run),
             checkpoint_config=CheckpointConfig(
                 num_to_keep=t.keep_checkpoints,
                 checkpoint_score_attribute=t.checkpoint_metric,
@@ -162,6 +166,23 @@ def build_trainer(
             callbacks=callbacks or [],
         ),
     )
+
+
+def ray_storage(run: RunDir) -> dict[str, Any]:
+    """Ray Train's storage for `run`: its folder, or for a run on object storage its URL
+    through the same fsspec filesystem floodlab uses (one endpoint and credential chain
+    for stores, run files and checkpoints)."""
+    if run.home is None:
+        return {"storage_path": str(run.path)}
+    import pyarrow.fs
+
+    from floodlab.storage import filesystem
+
+    fs, path = filesystem(run.home.url)
+    return {
+        "storage_path": path,
+        "storage_filesystem": pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(fs)),
+    }
 
 
 def user_error_of(error: BaseException) -> FloodlabError | None:
@@ -180,26 +201,26 @@ def user_error_of(error: BaseException) -> FloodlabError | None:
     return None
 
 
-def _check_resumable(spec: ExperimentSpec, run: RunDir) -> Path:
+def _check_resumable(spec: ExperimentSpec, run: RunDir) -> Location:
     """The checkpoint to resume `run` from under `spec`; clear errors when it cannot be."""
     old = run.read_spec()
     new_d, old_d = spec_to_dict(spec), spec_to_dict(old)
     changed = [k for k in ("model", "data") if new_d[k] != old_d[k]]
     if changed:
         raise TrainingError(
-            f"--resume {run.path}: the spec's {changed} section(s) differ from the run's "
-            f"{run.spec_path}; resume with the run's own spec (`floodlab train {run.spec_path} "
+            f"--resume {run.where}: the spec's {changed} section(s) differ from the run's "
+            f"spec.yaml; resume with the run's own spec (`floodlab train {run.spec_path} "
             f"--resume ...`) or start a new run"
         )
     latest = run.latest_checkpoint()
     if latest is None:
         raise TrainingError(
-            f"--resume {run.path}: the run has no checkpoint to continue from; start a new run"
+            f"--resume {run.where}: the run has no checkpoint to continue from; start a new run"
         )
     done = run.checkpoints()[-1]["epoch"]
     if done >= spec.trainer.epochs:
         raise TrainingError(
-            f"--resume {run.path}: the run already trained {done} epochs and trainer.epochs="
+            f"--resume {run.where}: the run already trained {done} epochs and trainer.epochs="
             f"{spec.trainer.epochs}; raise it to continue, e.g. --set trainer.epochs={done + 5}"
         )
     return latest
@@ -231,11 +252,11 @@ def _checkpoint_note(run: RunDir) -> str:
     """What a failed run kept: its last complete checkpoint and how to continue, or none."""
     found = run.checkpoints()
     if not found:
-        return f"The run ({run.path}) wrote no checkpoint; nothing of it can be resumed."
+        return f"The run ({run.where}) wrote no checkpoint; nothing of it can be resumed."
     last = found[-1]
     return (
         f"The run's last complete checkpoint is epoch {last['epoch']} ({last['path']}); "
-        f"continue it with `floodlab train <spec> --resume {run.path}` once fixed."
+        f"continue it with `floodlab train <spec> --resume {run.where}` once fixed."
     )
 
 
@@ -265,6 +286,7 @@ class _MetricsFollower(threading.Thread):
         self.batch_progress = batch_progress
         self.last_batch: BatchProgress | None = read_progress(run.progress_path)
         self.stopping = threading.Event()
+        self.quiet_since = time.monotonic()
 
     def poll(self) -> None:
         if self.batch_progress is not None:
@@ -275,6 +297,12 @@ class _MetricsFollower(threading.Thread):
         if self.progress is None:
             return
         records = self.rundir.read_metrics()
+        if len(records) > self.seen:
+            self.quiet_since = time.monotonic()
+        elif self.rundir.home is not None and time.monotonic() - self.quiet_since > REMOTE_POLL_S:
+            # Rank 0 may be on another node: what it pushed to the run's URL.
+            self.quiet_since = time.monotonic()
+            records = max(records, self.rundir.read_metrics(from_home=True), key=len)
         if len(records) < self.seen:  # a restart truncated records it will re-run
             self.seen = len(records)
         for record in records[self.seen :]:
@@ -363,7 +391,9 @@ def train(
         raise
     except TrainingFailedError as e:
         user = user_error_of(e)
+        run.pull()  # a run on object storage: what rank 0 pushed
         run.write_summary({**run.read_summary(), "status": "failed", "error": str(user or e)})
+        run.push()
         kept = _checkpoint_note(run)
         if user is not None:
             raise _with_note(user, kept) from None
@@ -376,10 +406,12 @@ def train(
             follower.stop()
         if mlflow is not None and status != "FINISHED":
             end_run(mlflow, run, status)
+    run.pull()  # a run on object storage: what rank 0 pushed, wherever it ran
     run.mark_latest()
     summary = run.read_summary()
     summary["checkpoints"] = [str(c["path"]) for c in run.checkpoints()]
     run.write_summary(summary)
+    run.push()
     if mlflow is not None:
         end_run(mlflow, run, status)
     return TrainResult(

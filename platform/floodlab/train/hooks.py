@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -32,12 +34,13 @@ from torch import Tensor
 from floodlab.errors import TrainingError
 from floodlab.metrics import keys
 from floodlab.specs import ExperimentSpec
+from floodlab.storage import join
 from floodlab.tasks.base import Task
-from floodlab.tracking.checkpoint import Checkpoint, write_checkpoint
+from floodlab.tracking.checkpoint import Checkpoint, upload_checkpoint, write_checkpoint
 from floodlab.tracking.checkpoint_dirs import checkpoint_dir_name
 from floodlab.tracking.curves import plot_curves
 from floodlab.tracking.mlflow_runs import MlflowSink
-from floodlab.tracking.rundir import RunDir
+from floodlab.tracking.rundir import WORKERS_DIR, RunDir
 from floodlab.tracking.tensorboard import TensorBoardWriter
 from floodlab.train.state import LoopState
 from floodlab.train.step import move_batch, unwrapped
@@ -177,7 +180,7 @@ class WorkerHooks:
                         "metrics": metrics,
                     },
                 )
-                ckpt = ray.train.Checkpoint.from_directory(str(folder))
+                ckpt = self._persist(folder)
                 if not self.marked_latest:
                     # The run is usable from its first checkpoint on.
                     self.marked_latest = self.run.mark_latest()
@@ -194,10 +197,35 @@ class WorkerHooks:
             if final and self.tb is not None:
                 self.tb.hparams(hparams_of(self.spec, self.hparam_paths), record)
                 self.tb.close()
+            self.run.push([f for f in self._run_files() if not f.startswith(WORKERS_DIR)])
         self._maybe_fault(epoch, "after_report")
         self._maybe_fault(epoch, "node")
 
     # -- helpers ----------------------------------------------------------------------------
+    def _persist(self, folder: Path) -> Any:
+        """The Ray checkpoint of a complete checkpoint directory rank 0 just wrote.
+
+        A local run's directory is already in Ray's storage. A run on object storage
+        uploads it to Ray's storage (the run's URL + ``checkpoints/``) and drops the local
+        copy: checkpoints live only at the URL.
+        """
+        import ray.train
+
+        if self.run.home is None:
+            return ray.train.Checkpoint.from_directory(str(folder))
+        upload_checkpoint(folder, join(self.run.checkpoints_url, folder.name))
+        shutil.rmtree(folder, ignore_errors=True)
+        storage = ray.train.get_context().get_storage()
+        return ray.train.Checkpoint(
+            path=f"{storage.experiment_fs_path}/{folder.name}",
+            filesystem=storage.storage_filesystem,
+        )
+
+    def _run_files(self) -> list[str]:
+        """The run's files in its working copy, relative to it."""
+        root = self.run.path
+        return [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+
     def _curves(self) -> None:
         """Redraw curves.png from metrics.jsonl; a plotting failure never stops training."""
         if self.curves_failed:
@@ -253,10 +281,14 @@ class WorkerHooks:
         if self.fault is None or self.fault != (self.rank, epoch, when):
             return
         marker = self.run.workers_dir / "fault_injected"
-        if marker.exists():
+        if marker.exists() or (
+            self.run.home is not None
+            and self.run.home.read_text(f"{WORKERS_DIR}/{marker.name}") is not None
+        ):
             return
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(f"rank {self.rank} killed itself at epoch {epoch} ({when})\n")
+        self.run.push([f"{WORKERS_DIR}/{marker.name}"])
         log.warning(
             "%s: rank %d SIGKILLs itself at epoch %d (%s)", FAULT_ENV, self.rank, epoch, when
         )

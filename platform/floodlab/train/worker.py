@@ -29,7 +29,7 @@ from floodlab.errors import TrainingError
 from floodlab.io import write_json
 from floodlab.specs import validate_data
 from floodlab.tracking.checkpoint import Checkpoint, load_checkpoint
-from floodlab.tracking.rundir import RunDir
+from floodlab.tracking.rundir import WORKERS_DIR, RunDir
 from floodlab.train.hooks import WorkerHooks, parse_fault
 from floodlab.train.loop import fit
 from floodlab.train.progress import ProgressLoader
@@ -46,9 +46,15 @@ def _record_worker(
     import ray
 
     path = run.workers_dir / f"rank{rank}.json"
+    relative = f"{WORKERS_DIR}/{path.name}"
     attempt, earlier = 1, []
-    if path.is_file():
-        before = json.loads(path.read_text())
+    # On object storage the rank's last record is at the run's URL (it may have run on
+    # another node); each rank reads and pushes only its own file.
+    text = run.home.read_text(relative) if run.home is not None else None
+    if text is None and path.is_file():
+        text = path.read_text()
+    if text is not None:
+        before = json.loads(text)
         attempt = int(before.get("attempt", 0)) + 1
         earlier = [
             *before.get("earlier", []),
@@ -72,6 +78,7 @@ def _record_worker(
             "train_indices": shard if len(shard) <= 100_000 else None,
         },
     )
+    run.push([relative])
 
 
 def resume_choice(run: RunDir, resume_from: str | None) -> tuple[str, Checkpoint] | None:
@@ -103,8 +110,8 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
     """Ray Train entry point of one rank (see `floodlab.train.driver.build_trainer`).
 
     Args:
-        config: ``spec`` (resolved spec dict), ``run_dir``, ``store`` (absolute store
-            path), ``runs_root`` (for a KD teacher), ``resume_from`` (checkpoint file or
+        config: ``spec`` (resolved spec dict), ``run_dir`` (a path, or the run's URL on
+            object storage), ``store`` (absolute store path or URL), ``runs_root`` (for a KD teacher), ``resume_from`` (checkpoint file or
             None), ``hparams`` (searched paths or None), ``cpus_per_worker``, ``fault``.
     """
     import ray.train
@@ -118,6 +125,10 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
     run = RunDir(config["run_dir"])
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
+    if rank == 0 and run.home is not None:
+        # A run on object storage: this node's working copy catches up with the run's URL
+        # (a restart may land on another node). Ranks' own records are read per rank.
+        run.home.pull(exclude=(WORKERS_DIR,))
     torch.set_num_threads(max(1, int(config["cpus_per_worker"])))
     device = ray.train.torch.get_device()
     t = spec.trainer
