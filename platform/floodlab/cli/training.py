@@ -170,7 +170,7 @@ def tune_cmd(
             f"{k}={v:.4f}" for k, v in result.best_metrics.items() if k.startswith("val/")
         )
         click.echo(f"best trial {result.best.trial_id}: {metrics}")
-        click.echo(f"best run:    {result.best_run_dir}")
+        click.echo(f"best run:    {result.best_run}")
         click.echo(f"best spec:   {result.best_yaml}  (floodlab train {result.best_yaml})")
     click.echo(f"trials:      {result.trials_csv}")
     if result.history_png is not None:
@@ -207,18 +207,18 @@ def trials_cmd(sweep: str, root: str, top: int | None) -> None:
     from floodlab.tune.results import TRIALS_CSV, read_trials_csv
 
     found = SweepDir.open(sweep, root)
-    sweep_dir = found.path
+    sweep_dir = found.path  # on object storage: its working copy, just pulled
     spec = found.read_spec()
     assert spec.tune is not None
     if not (sweep_dir / TRIALS_CSV).is_file():
         raise FloodlabError(
-            f"{sweep_dir / TRIALS_CSV}: no trial has finished yet; wait for the sweep, or "
+            f"{found.where}/{TRIALS_CSV}: no trial has finished yet; wait for the sweep, or "
             f"continue an interrupted one with `floodlab tune {found.spec_path} --resume`"
         )
     records = read_trials_csv(sweep_dir / TRIALS_CSV, spec.tune)
     header, rows = leaderboard(records, spec.tune, top)
     widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=True)]
-    click.echo(f"{sweep_dir}  ({len(records)} of {spec.tune.num_trials} trials)")
+    click.echo(f"{found.where}  ({len(records)} of {spec.tune.num_trials} trials)")
     for line in [header, *rows]:
         click.echo(
             "  ".join(

@@ -47,6 +47,9 @@ class SweepDir(ExperimentFolder):
 
     LINK = "latest-sweep"
     KIND = "sweep"
+    # On object storage each trial is a run of its own (pulled when needed), and Tune's
+    # state is read by Tune itself from the sweep's URL.
+    REMOTE_ONLY = (TRIALS_DIR, TUNE_DIR)
 
     @classmethod
     def create(cls, root: str | Path, experiment: str, spec: ExperimentSpec) -> SweepDir:
@@ -61,6 +64,7 @@ class SweepDir(ExperimentFolder):
 
         sweep = cls.make(root, experiment, None, f"{SWEEP_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}")
         atomic_write_text(sweep.spec_path, dump_spec(spec))
+        sweep.push()  # on object storage: the spec is there before the link names the sweep
         sweep.mark_latest()
         return sweep
 
@@ -116,4 +120,15 @@ class SweepDir(ExperimentFolder):
 
     def has_tune_state(self) -> bool:
         """Whether Tune saved its state here (the sweep can be resumed)."""
+        if self.home is not None:
+            from floodlab.storage import exists
+
+            return exists(join(self.home.url, TUNE_DIR, TUNE_STATE))
         return (self.tune_dir / TUNE_STATE).is_file()
+
+    def pull_trials(self, trial_ids: list[str]) -> None:
+        """Refresh the working copies of these trials from the sweep's URL (their ranks 0
+        may have run on other nodes); no-op for a local sweep."""
+        if self.home is not None:
+            for trial_id in trial_ids:
+                self.trial(trial_id).pull()

@@ -20,6 +20,7 @@ from floodlab.errors import ClusterError, FloodlabError, SpecError, TrainingErro
 from floodlab.specs import ExperimentSpec, spec_to_dict, with_values
 from floodlab.storage import Location, absolute
 from floodlab.tracking import RunDir
+from floodlab.tracking.folder import ExperimentFolder
 from floodlab.tracking.mlflow_runs import end_run, open_target, start_spec_run
 from floodlab.train.hooks import FAULT_ENV
 from floodlab.train.progress import BatchProgress, read_progress
@@ -168,10 +169,10 @@ def build_trainer(
     )
 
 
-def ray_storage(run: RunDir) -> dict[str, Any]:
-    """Ray Train's storage for `run`: its folder, or for a run on object storage its URL
-    through the same fsspec filesystem floodlab uses (one endpoint and credential chain
-    for stores, run files and checkpoints)."""
+def ray_storage(run: ExperimentFolder) -> dict[str, Any]:
+    """Ray's storage for a run (or sweep): its folder, or on object storage its URL through
+    the same fsspec filesystem floodlab uses (one endpoint and credential chain for stores,
+    run files, checkpoints and Tune's state)."""
     if run.home is None:
         return {"storage_path": str(run.path)}
     import pyarrow.fs

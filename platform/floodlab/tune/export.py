@@ -45,6 +45,7 @@ class SweepResult:
     history_png: Path | None = None
     importance_png: Path | None = None
     importance_note: str = ""  # why importance.png was not drawn
+    location: str = ""  # where the sweep lives: its folder, or its URL on object storage
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -60,6 +61,14 @@ class SweepResult:
     def best_run_dir(self) -> Path | None:
         """The best trial's run directory (its checkpoints feed `floodlab evaluate`)."""
         return self.sweep_dir / self.best.run_dir if self.best else None
+
+    @property
+    def best_run(self) -> str | None:
+        """Where the best trial's run lives (a path, or its URL on object storage)."""
+        if self.best is None:
+            return None
+        base = self.location or str(self.sweep_dir)
+        return f"{base.rstrip('/')}/{self.best.run_dir}"
 
     @property
     def tensorboard_command(self) -> str:

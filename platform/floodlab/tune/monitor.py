@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ray.tune import Callback
@@ -127,7 +126,7 @@ class SweepMonitor(Callback):
     (in Tune's experiment state, so across resumes) which trials completed or were pruned.
 
     Args:
-        sweep_dir: the sweep directory.
+        sweep_dir: the sweep directory, or its URL on object storage.
         tune_data: the sweep's `tune` section as plain data.
         scheduler: the sweep's scheduler when it is a `PruningASHA`.
     """
@@ -158,6 +157,11 @@ class SweepMonitor(Callback):
         return self._pruned | (self.scheduler.pruned if self.scheduler else set())
 
     @property
+    def folder(self) -> SweepDir:
+        """The sweep directory (on object storage: through its working copy)."""
+        return SweepDir(self.sweep_dir)
+
+    @property
     def tune(self) -> TuneSpec:
         """The sweep's `tune` section."""
         return TuneSpec.model_validate(self.tune_data)
@@ -167,7 +171,7 @@ class SweepMonitor(Callback):
         return trial_record(
             trial,
             tune or self.tune,
-            Path(self.sweep_dir),
+            self.folder.path,
             completed=self.completed,
             pruned=self.pruned,
         )
@@ -222,6 +226,7 @@ class SweepMonitor(Callback):
             data = spec_to_dict(run.read_spec())
             hparams = {path: get_path(data, path) for path in self.tune.space}
             write_trial_session(run.tensorboard_dir, hparams, status)
+            run.push()
         except Exception:  # TensorBoard extras must never stop a sweep
             logger.warning(
                 "could not record the HParams of trial %s", trial.trial_id, exc_info=True
@@ -230,7 +235,9 @@ class SweepMonitor(Callback):
     def _write_csv(self, trials: list[Trial]) -> None:
         tune = self.tune
         records = res.ranked([self.record(t, tune) for t in trials], tune)
-        atomic_write_text(Path(self.sweep_dir) / res.TRIALS_CSV, res.trials_csv_text(records, tune))
+        folder = self.folder
+        atomic_write_text(folder.path / res.TRIALS_CSV, res.trials_csv_text(records, tune))
+        folder.push([res.TRIALS_CSV])
 
     def _release(self, trial_ids: set[str]) -> set[str]:
         """Free the worker resources of ended trials; the ids still shutting down."""

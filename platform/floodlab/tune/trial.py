@@ -89,12 +89,12 @@ def sweep_trial(
         os.chdir(launch_dir)
     sweep = SweepDir(sweep_dir)
     # Named by trial id so a resumed sweep finds it again (no `latest` link among trials).
-    run = sweep.trial(trial_id)
+    run = sweep.trial(trial_id).pull()
     error_file = run.path / ERROR_FILE
     # A trial interrupted with the sweep runs again under the same id on --resume: it
     # continues from its last checkpoint, if it saved one. (--retry-errored gives errored
     # trials new ids, so they start afresh.)
-    resume_from = run.latest_checkpoint() if run.path.is_dir() else None
+    resume_from = run.latest_checkpoint() if run.home or run.path.is_dir() else None
     try:
         base = validate_data(spec_data, str(sweep.spec_path))
         spec = apply_point(base, dict(config), source=str(run.path))
@@ -122,9 +122,11 @@ def sweep_trial(
             mark_latest=False,
         )
         trainer.fit()
-        _check_objectives(run.read_metrics(), required)
+        # On object storage rank 0 may have run on another node: read what it pushed.
+        _check_objectives(run.read_metrics(from_home=True), required)
     except Exception as e:
         atomic_write_text(error_file, short_error(e) + "\n")
+        run.push([ERROR_FILE])
         raise
 
 

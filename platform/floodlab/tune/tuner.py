@@ -25,7 +25,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from floodlab.errors import FloodlabError, SpecError
 from floodlab.specs import ExperimentSpec, spec_hash, spec_to_dict
@@ -199,7 +199,7 @@ def find_sweep(spec: ExperimentSpec, sweep_id: str | None = None) -> SweepDir:
     sweep = SweepDir.open(f"{spec.name}/{sweep_id or 'latest'}", spec.logging.root)
     if not sweep.has_tune_state():
         raise FloodlabError(
-            f"{sweep.path}: this sweep has no Ray Tune state to resume (it stopped before its "
+            f"{sweep.where}: this sweep has no Ray Tune state to resume (it stopped before its "
             "first trial was scheduled); start a new sweep with `floodlab tune <spec>` without "
             "--resume"
         )
@@ -290,23 +290,26 @@ def run_sweep(
     plan = plan_resources(spec, ensure_ray(address))
     if not resume:
         sweep = SweepDir.create(spec.logging.root, spec.name, spec)
-    sweep_dir = sweep.path
-    logger.info("sweep directory %s", sweep_dir)
+    # The sweep's own files are written in `sweep_dir` (on object storage: its working copy,
+    # pushed to the URL); trials and the monitor are given its location (path or URL).
+    sweep_dir, location = sweep.path, str(sweep.location)
+    logger.info("sweep directory %s", sweep.where)
     trainable = ray.tune.with_resources(
         ray.tune.with_parameters(
             sweep_trial,
             spec_data=spec_to_dict(spec),
-            sweep_dir=str(sweep_dir),
+            sweep_dir=location,
             launch_dir=os.getcwd(),
             store=str(store),
             trainer_factory=trainer_factory,
         ),
         {"cpu": plan.trial_cpus},
     )
-    tune_dir = sweep.tune_dir
+    storage = tune_storage(sweep)
     if resume:
         tuner = ray.tune.Tuner.restore(
-            str(tune_dir),
+            f"{storage['storage_path']}/{TUNE_DIR}",
+            storage_filesystem=storage.get("storage_filesystem"),
             trainable=trainable,
             resume_unfinished=True,
             resume_errored=False,
@@ -314,7 +317,7 @@ def run_sweep(
         )
     else:
         scheduler = build_scheduler(spec)
-        monitor = SweepMonitor(str(sweep_dir), spec_to_dict(spec)["tune"], scheduler)
+        monitor = SweepMonitor(location, spec_to_dict(spec)["tune"], scheduler)
         tuner = ray.tune.Tuner(
             trainable,
             tune_config=ray.tune.TuneConfig(
@@ -327,7 +330,7 @@ def run_sweep(
             ),
             run_config=ray.tune.RunConfig(
                 name=TUNE_DIR,
-                storage_path=str(sweep_dir),
+                **storage,
                 verbose=0,
                 failure_config=ray.tune.FailureConfig(max_failures=0, fail_fast=False),
                 callbacks=[monitor, JsonLoggerCallback(), CSVLoggerCallback()],
@@ -343,7 +346,7 @@ def run_sweep(
     )
     parent = _start_parent_run(tracking, spec, sweep) if tracking is not None else None
     session = SweepSession(progress=progress)
-    SESSIONS[str(sweep_dir)] = session
+    SESSIONS[location] = session
     try:
         tuner.fit()
     except BaseException as e:
@@ -351,11 +354,12 @@ def run_sweep(
             parent.end("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
         raise
     finally:
-        SESSIONS.pop(str(sweep_dir), None)
+        SESSIONS.pop(location, None)
     if session.monitor is None:
         if parent is not None:
             parent.end("FAILED")
-        raise FloodlabError(f"{sweep_dir}: Ray Tune ended without reporting its trials")
+        raise FloodlabError(f"{sweep.where}: Ray Tune ended without reporting its trials")
+    sweep.pull_trials([t.trial_id for t in session.final_trials])
     records = [session.monitor.record(t) for t in session.final_trials]
     result = export_results(
         spec,
@@ -364,9 +368,19 @@ def run_sweep(
         max_concurrent=plan.max_concurrent,
         cpus_per_trial=plan.cpus_per_trial,
     )
+    sweep.push()  # on object storage: trials.csv, best.yaml, plots, sweep.json to the URL
+    result.location = sweep.where
     if parent is not None:
         _end_parent_run(parent, result)
     return result
+
+
+def tune_storage(sweep: SweepDir) -> dict[str, Any]:
+    """Ray Tune's storage for `sweep` (``RunConfig`` keywords): its folder, or its URL
+    through floodlab's fsspec filesystem (see `floodlab.train.driver.ray_storage`)."""
+    from floodlab.train.driver import ray_storage
+
+    return ray_storage(sweep)
 
 
 def _start_parent_run(tracking: MlflowTarget, spec: ExperimentSpec, sweep: SweepDir) -> MlflowSink:
