@@ -80,8 +80,9 @@ def test_a_run_folder_round_trips_through_its_url(root: str) -> None:
 def test_a_run_on_s3_survives_a_killed_worker_and_resumes_evaluates_and_maps_from_its_url(
     ray_session, root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from floodlab.train.driver import train
     from tests.predict.test_scene_cli import write_scene
+
+    from floodlab.train.driver import train
 
     work = tmp_path / "cwd"
     work.mkdir()
