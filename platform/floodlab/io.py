@@ -19,9 +19,9 @@ from typing import Any
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 LOCAL_ONLY = (
-    "floodlab reads and writes stores, runs and sweeps on a local or shared (mounted) file "
-    "system, not on object storage: use a folder every node mounts at the same path "
-    "(NFS, Lustre, GPFS, EFS, or a bucket mounted with mountpoint-s3 or s3fs)"
+    "this file is read or written through the file system, not on object storage (only "
+    "stores and the runs root take s3:// URLs): use a local path or a folder every node "
+    "mounts at the same path (NFS, Lustre, GPFS, EFS, or a bucket mounted with mountpoint-s3)"
 )
 
 
