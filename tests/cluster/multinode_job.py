@@ -1,6 +1,10 @@
-"""A 2-trial sweep and a 2-worker training run on a Ray cluster of four nodes on this
-machine, one of which the run loses mid-run; run in its own process by tests/cluster/test_multinode.py (the test session's
-own Ray cannot share a process with another cluster).
+"""A conversion, a 2-trial sweep and a 2-worker training run on a Ray cluster of four nodes
+on this machine, one of which the run loses mid-run; run in its own process by
+tests/cluster/test_multinode.py (the test session's own Ray cannot share a process with
+another cluster).
+
+The conversion (`floodlab convert --address`) reads its chips through a reader that notes
+the Ray node of each read, and is compared chip for chip with a local conversion.
 
 The cluster (`ray.cluster_utils.Cluster`): a head with 1 CPU and three worker nodes with 3
 CPUs and a resource of their own (``node_a``, ``node_b``, ``node_c``), every raylet on
@@ -23,6 +27,47 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 NODES = ("node_a", "node_b", "node_c")
+
+
+def convert_on(address: str, work: Path) -> dict[str, object]:
+    """Convert synthetic Sen1Floods11 chips on the cluster and locally; where chips were read."""
+    import numpy as np
+
+    from floodlab.data.convert.pipeline import convert
+    from floodlab.data.load.store import open_store
+    from floodlab.data.sources import get_reader
+    from floodlab.data.synth import write_synthetic
+
+    raw = write_synthetic("sen1floods11", work / "raw", 16, 32, seed=5)
+    notes = work / "nodes"
+    notes.mkdir()
+    reader = get_reader("sen1floods11", raw)
+    base = type(reader)
+
+    class NodeNotingReader(base):  # type: ignore[misc, valid-type]
+        def read(self, ref):  # type: ignore[no-untyped-def]
+            import ray
+
+            node = ray.get_runtime_context().get_node_id()
+            (notes / f"{ref.id}.{node}").touch()
+            return super().read(ref)
+
+    reader.__class__ = NodeNotingReader
+    cluster = open_store(
+        convert("sen1floods11", raw, work / "c.zarr", reader=reader, address=address)
+    )
+    local = open_store(convert("sen1floods11", raw, work / "l.zarr"))
+    same = list(cluster.ids) == list(local.ids) and all(
+        np.array_equal(
+            cluster.read_bands(i, ["VV", "VH"]), local.read_bands(i, ["VV", "VH"]), equal_nan=True
+        )
+        for i in range(len(local.ids))
+    )
+    return {
+        "chips": len(local.ids),
+        "same": same,
+        "read_on": sorted({p.suffix.lstrip(".") for p in notes.iterdir()}),
+    }
 
 
 def main(store: str, runs: str, out: str) -> None:
@@ -86,6 +131,9 @@ def main(store: str, runs: str, out: str) -> None:
         result = train(spec, address=cluster.address)
         run = result.run
         alive = {n["NodeID"]: n["Alive"] for n in ray.nodes()}
+        # Last: on the nodes left. (Run first, in this same driver, the sweep's trial actors
+        # were cancelled before they started; `floodlab convert` is a command of its own.)
+        converted = convert_on(cluster.address, Path(out).parent / "convert")
         report = {
             "run": str(run.path),
             "epochs": [r["epoch"] for r in run.read_metrics()],
@@ -96,6 +144,7 @@ def main(store: str, runs: str, out: str) -> None:
             "alive": alive,
             "trial_nodes": trials,
             "trial_statuses": statuses,
+            "convert": converted,
         }
         Path(out).write_text(json.dumps(report))
     finally:

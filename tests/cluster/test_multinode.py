@@ -29,6 +29,10 @@ def test_sweeps_and_runs_span_nodes_and_a_run_survives_losing_one(
     assert proc.returncode == 0 and out.is_file(), proc.stderr[-4000:]
     report = json.loads(out.read_text())
     workers = set(report["nodes"].values())
+    # convert --address: chips read on several worker nodes, the store as a local one.
+    converted = report["convert"]
+    assert converted["chips"] == 16 and converted["same"] is True
+    assert len(set(converted["read_on"]) & workers) >= 2
     trial_nodes = set(report["trial_nodes"].values())
     assert report["trial_statuses"] == ["TERMINATED", "TERMINATED"]
     assert len(trial_nodes) == 2 and trial_nodes <= workers  # the trials spread over nodes

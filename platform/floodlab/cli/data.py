@@ -80,12 +80,19 @@ def synth(dataset: str, out: Path, chips: int, size: int, seed: int) -> None:
     "--option", "options", multiple=True, metavar="KEY=VALUE", help="Other reader options."
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of grouped 80/10/10 splits.")
+@click.option(
+    "--address", default=None,
+    help="Ray cluster that reads and encodes the chips: auto, ray://HOST:10001 or HOST:PORT "
+    "(SRC at the same path on every node; the store is written here, or staged here for an "
+    "s3:// --out). Default: the local Dask --scheduler.",
+)  # fmt: skip
 @units_option
 @user_errors
 def convert_cmd(
     dataset: str, src: Path, out: Location, chunk: int | None, derive: str, skip_bad: bool,
     workers: int | None, scheduler: str, compression: str | None, seasons: tuple[str, ...],
-    options: tuple[str, ...], seed: int, units: str | None, **flags: str | None,
+    options: tuple[str, ...], seed: int, address: str | None, units: str | None,
+    **flags: str | None,
 ) -> None:  # fmt: skip
     """Convert the raw DATASET folder SRC into a chunked Zarr store (resumable, atomic).
 
@@ -130,7 +137,7 @@ def convert_cmd(
         store = convert_to(
             dataset, src, out, derived=derive.split(","), skip_bad=skip_bad, workers=workers,
             scheduler=scheduler, progress=follow("convert", "chip"), reader_options=reader_options,
-            seed=seed, upload_progress=follow("upload", "file"), **kwargs,
+            seed=seed, upload_progress=follow("upload", "file"), address=address, **kwargs,
         )  # fmt: skip
     finally:
         for bar in bars.values():

@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import zarr
@@ -189,13 +189,13 @@ def read_progress(path: str | Path, i: int) -> dict[str, Any]:
     return json.loads((Path(path) / PROGRESS / f"{i}.json").read_text())
 
 
-def write_chip(path: str, i: int, chip: Chip, schema: dict[str, Any]) -> dict[str, Any]:
-    """Encode and write one validated chip at index i; mark it written last.
+def encode_chip(chip: Chip, schema: dict[str, Any]) -> EncodedChip:
+    """Validate and encode one chip for the store: every array's value and its record.
 
-    Returns:
-        {"i", "id", "label_source", "bad": None}.
+    This is the costly part of converting a chip after reading it (encoding, derived
+    bands, the valid mask), and needs no access to the store: on a Ray cluster it runs
+    where the chip was read (`floodlab.data.convert.pipeline`).
     """
-    arrays = _writers(path, [*schema["modalities"], "valid"])
     shape = tuple(schema["chip_shape"])
     check_chip(chip, shape)
     source = label_source_of(chip)
@@ -227,12 +227,6 @@ def write_chip(path: str, i: int, chip: Chip, schema: dict[str, Any]) -> dict[st
         names = schema["modalities"]["derived"]["bands"]
         writes.append(("derived", derive_stack(names, physical_getter(chip))))
     writes.append(("valid", valid_mask(chip, source)))
-    for name, value in writes:
-        target = arrays[name]
-        if isinstance(target, ChunkWriter):
-            target.write(i, value)
-        else:
-            target[i] = value
     record = {
         "id": chip.ref.id,
         "crs": str(chip.crs),
@@ -240,9 +234,61 @@ def write_chip(path: str, i: int, chip: Chip, schema: dict[str, Any]) -> dict[st
         "label_source": source,
         "present": present,
     }
+    return EncodedChip(writes, record)
+
+
+class EncodedChip(NamedTuple):
+    """One chip ready for the store: (array name, value) pairs and its record."""
+
+    writes: list[tuple[str, np.ndarray]]
+    record: dict[str, Any]
+
+
+def store_chip(path: str, i: int, encoded: EncodedChip, schema: dict[str, Any]) -> dict[str, Any]:
+    """Write an encoded chip at index i of the store at `path`; its record last.
+
+    Returns:
+        {"i", "id", "label_source", "bad": None}.
+    """
+    arrays = _writers(path, [*schema["modalities"], "valid"])
+    for name, value in encoded.writes:
+        target = arrays[name]
+        if isinstance(target, ChunkWriter):
+            target.write(i, value)
+        else:
+            target[i] = value
+    record = encoded.record
     # Last, atomically: a chip without its record is converted again on resume.
     atomic_write_text(Path(path) / PROGRESS / f"{i}.json", json.dumps(record))
-    return {"i": i, "id": chip.ref.id, "label_source": source, "bad": None}
+    return {"i": i, "id": record["id"], "label_source": record["label_source"], "bad": None}
+
+
+def write_chip(path: str, i: int, chip: Chip, schema: dict[str, Any]) -> dict[str, Any]:
+    """Encode and write one validated chip at index i; mark it written last.
+
+    Returns:
+        {"i", "id", "label_source", "bad": None}.
+    """
+    return store_chip(path, i, encode_chip(chip, schema), schema)
+
+
+def read_and_encode(
+    reader: SourceReader, ref: ChipRef, i: int, schema: dict[str, Any], skip_bad: bool
+) -> tuple[int, EncodedChip | dict[str, Any]]:
+    """The cluster task of one chip: read and encode it; a bad chip is reported or raised.
+
+    Returns:
+        (i, the encoded chip), or (i, the bad-chip record) with `skip_bad`.
+    """
+    try:
+        return i, encode_chip(reader.read(ref), schema)
+    except UnitsError:
+        raise
+    except DataError as e:
+        if not skip_bad:
+            raise stop_error(ref, e) from None
+        log.warning("skipping chip %s: %s", ref.id, e)
+        return i, {"i": i, "id": ref.id, "bad": str(e), "files": chip_files(ref)}
 
 
 def stop_error(ref: ChipRef, e: Exception) -> DataError:
@@ -258,16 +304,10 @@ def convert_chip(
     reader: SourceReader, ref: ChipRef, path: str, i: int, schema: dict[str, Any], skip_bad: bool
 ) -> dict[str, Any]:
     """The Dask task of one chip: read, validate, write; a bad chip is reported or raised."""
-    try:
-        chip = reader.read(ref)
-        return write_chip(path, i, chip, schema)
-    except UnitsError:
-        raise  # the source's units, not a bad chip: stops the conversion even with skip_bad
-    except DataError as e:
-        if not skip_bad:
-            raise stop_error(ref, e) from None
-        log.warning("skipping chip %s: %s", ref.id, e)
-        return {"i": i, "id": ref.id, "bad": str(e), "files": chip_files(ref)}
+    _, encoded = read_and_encode(reader, ref, i, schema, skip_bad)
+    if isinstance(encoded, EncodedChip):
+        return store_chip(path, i, encoded, schema)
+    return encoded
 
 
 def schema_of(chips: Sequence[Chip], derived: Sequence[str]) -> dict[str, Any]:

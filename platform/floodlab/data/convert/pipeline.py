@@ -40,7 +40,7 @@ from floodlab.data.convert.splits import split_plan
 from floodlab.data.load.store import STORE_FORMAT, read_attrs
 from floodlab.data.sources.base import Chip, ChipRef, SourceReader
 from floodlab.data.units import units_provenance
-from floodlab.errors import DataError, UnitsError
+from floodlab.errors import DataError, FloodlabError, UnitsError
 from floodlab.storage import ROOT_DOCUMENT, is_remote, join, local_path, read_bytes
 from floodlab.writable import check_output
 
@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 # touches at most 4 chunks per band, and only the rows it needs are read). Blosc-LZ4
 # roughly halves optical storage on real data but costs ~20-25% of the read speed.
 DEFAULT_CHUNK = 256  # spatial chunk side in pixels
+# Chips per batch of a conversion on a Ray cluster (the driver holds at most two batches).
+RAY_BATCH_MAX = 64
 DEFAULT_COMPRESSION = "none"
 COMPRESSIONS = ("none", "lz4", "zstd")
 Progress = Callable[[int, int], None]  # (chips done, chips total)
@@ -115,6 +117,72 @@ def _pool(scheduler: str, workers: int | None) -> Executor:
     if scheduler == "processes":
         return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
     raise DataError(f"--scheduler {scheduler}: choose 'threads' or 'processes'")
+
+
+def _on_ray(
+    address: str,
+    reader: SourceReader,
+    refs: Sequence[ChipRef],
+    todo: list[int],
+    part: Path,
+    schema: dict[str, Any],
+    skip_bad: bool,
+    progress: Progress | None,
+    total: int,
+) -> list[dict[str, Any]]:
+    """Read and encode the `todo` chips on a Ray cluster; write them into `part` here.
+
+    The chip tasks (read, validate, encode, derive: the costly part) run as a Dask graph on
+    Ray's Dask scheduler (`ray.util.dask.ray_dask_get`), a batch of chips at a time; this
+    process writes each batch into the partial store while the cluster works on the next.
+    Writing stays in one place, so the store is as atomic and resumable as a local
+    conversion (a chip counts once its record is written; an interrupted run resumes from
+    the chips written) and may be a local staging folder bound for object storage. The
+    driver holds at most two batches of encoded chips.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ray.util.dask import ray_dask_get
+
+    from floodlab.cluster.ray_env import ensure_ray
+    from floodlab.data.convert.chipwrite import EncodedChip, read_and_encode, store_chip
+
+    cpus = int(ensure_ray(address).get("CPU", 1))
+    size = min(RAY_BATCH_MAX, max(8, 2 * cpus))
+    batches = [todo[k : k + size] for k in range(0, len(todo), size)]
+
+    def compute(batch: list[int]) -> tuple[Any, ...]:
+        tasks = [
+            dask.delayed(read_and_encode, pure=False)(
+                reader, refs[i], i, schema, skip_bad, dask_key_name=f"chip-{i}"
+            )
+            for i in batch
+        ]
+        try:
+            return tuple(dask.compute(*tasks, scheduler=ray_dask_get))
+        except Exception as e:  # a task's own error (a bad chip, the units), not Ray's
+            cause = getattr(e, "cause", None)
+            if isinstance(cause, FloodlabError):
+                raise cause from None
+            raise
+
+    results: list[dict[str, Any]] = []
+    done = total - len(todo)
+    with ThreadPoolExecutor(1, thread_name_prefix="floodlab-convert-ray") as ahead:
+        pending = ahead.submit(compute, batches[0]) if batches else None
+        for k in range(len(batches)):
+            assert pending is not None
+            encoded = pending.result()
+            pending = ahead.submit(compute, batches[k + 1]) if k + 1 < len(batches) else None
+            for i, chip in encoded:
+                if isinstance(chip, EncodedChip):
+                    results.append(store_chip(str(part), i, chip, schema))
+                else:
+                    results.append(chip)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+    return results
 
 
 def _read_probes(
@@ -203,6 +271,7 @@ def convert(
     reader: SourceReader | None = None,
     seed: int = 0,
     compression: str = DEFAULT_COMPRESSION,
+    address: str | None = None,
 ) -> Path:
     """Convert the raw dataset at `src` into the Zarr store `out` (see floodlab.data.load.store).
 
@@ -222,6 +291,9 @@ def convert(
         seed: seed of the grouped 80/10/10 split for chips without an official split.
         compression: "none" (default, fastest random reads), "lz4" or "zstd" (Blosc; less
             disk for optical bands).
+        address: a Ray cluster (``auto``, ``host:port``, ``ray://...``): chips are read and
+            encoded there by Ray's Dask scheduler, and written here (see `_on_ray`); `src`
+            must then be readable at the same path on every node (a shared mount).
 
     Returns:
         The path of the complete store.
@@ -320,14 +392,24 @@ def convert(
         )
         for i in todo
     ]
+    if address is not None:
+        try:
+            results = _on_ray(address, reader, refs, todo, part, schema, skip_bad, progress, n)
+        finally:
+            forget(part)
+        tasks = []
+    else:
+        results = []
     # Our own pool, so that on failure we wait for chips still in flight before returning:
     # nothing may write into the partial store after convert() has raised.
-    pool = _pool(scheduler, workers)
+    pool = _pool(scheduler, workers) if tasks else None
     try:
-        with _ChipProgress(done0, n, progress):
-            results = dask.compute(*tasks, scheduler=scheduler, pool=pool)
+        if pool is not None:
+            with _ChipProgress(done0, n, progress):
+                results = list(dask.compute(*tasks, scheduler=scheduler, pool=pool))
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         forget(part)
     for r in results:
         if r.get("bad"):
