@@ -1,13 +1,18 @@
 """Loader benchmark: random-access training patches/s from the Zarr store vs. per-sample
 GeoTIFF windowed reads vs. an in-memory numpy copy, and conversion chips/s by worker count.
 
-All readers serve the same random (chip, window) sequence in one process and feed the same
-sample pipeline (normalise, flip/rotate, torch tensors), so the ratios isolate the storage.
-Readers: "zarr" (floodlab's store reader: direct chunk-file reads), "zarr_python" (the same
-store through zarr-python's API), "dask" (the same store through dask.array, one compute per
-sample), "geotiff" (rasterio windowed reads of the source files per sample, the way peer
-tools load), "memory" (every chip decoded in RAM: the ceiling). Repeats are interleaved
-across readers so a busy machine slows them alike; the best repeat counts.
+All readers serve the same random (chip, window) sequence and feed the same sample pipeline
+(normalise, flip/rotate, torch tensors), so the ratios isolate the storage. Codecs are
+paired: the store and the GeoTIFFs are compared both uncompressed ("zarr" vs
+"geotiff_none") and both compressed with zstd ("zarr_zstd" vs "geotiff_zstd"; Blosc-zstd
+level 3 vs GDAL's ZSTD level 3 with the same 256-pixel tiles as the source), beside the
+source files as shipped ("geotiff_deflate"). Other readers: "zarr_python" (the uncompressed
+store through zarr-python's API), "dask" (through dask.array, one compute per sample),
+"memory" (every chip decoded in RAM: the ceiling). Repeats are interleaved across readers
+so a busy machine slows them alike; the best repeat counts.
+
+Two modes: one process (`loader_random_patches`), and a torch DataLoader with
+`--loader-workers` worker processes (`loader_dataloader_workers`), the way training reads.
 Prints one JSON line per measurement:
 
     .venv/bin/python benchmarks/loader.py [--chips 32] [--size 256] [--patch 128]
@@ -99,6 +104,70 @@ def geotiff_reader(src: Path) -> Reader:
     return read
 
 
+def recode_tree(src: Path, dst: Path, compress: str | None) -> Path:
+    """A copy of the raw GeoTIFF tree `src` with every file re-encoded (None: uncompressed),
+    tiling kept; the other files copied as they are."""
+    for path in sorted(src.rglob("*")):
+        target = dst / path.relative_to(src)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() not in (".tif", ".tiff"):
+            shutil.copy2(path, target)
+            continue
+        with rasterio.open(path) as f:
+            profile = dict(f.profile)
+            data = f.read()
+            descriptions = f.descriptions
+        profile.pop("compress", None)
+        profile.pop("predictor", None)
+        if compress is not None:
+            profile.update(compress=compress, zstd_level=3)
+        with rasterio.open(target, "w", **profile) as out:
+            out.write(data)
+            for k, d in enumerate(descriptions, start=1):
+                if d:
+                    out.set_band_description(k, d)
+    return dst
+
+
+class DrawDataset(torch.utils.data.Dataset):
+    """The benchmark's draws as a Dataset: one sample per (chip, window), read by `read`."""
+
+    def __init__(self, read: Reader, draws: list[tuple[int, Any]], stats: dict[str, Any]):
+        self.read, self.draws, self.stats = read, draws, stats
+
+    def __len__(self) -> int:
+        return len(self.draws)
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        i, crop = self.draws[k]
+        return make_sample(*self.read(i, crop.window), np.random.default_rng(k), self.stats)
+
+
+def dataloader_per_s(
+    readers: dict[str, Reader],
+    draws: list[tuple[int, Any]],
+    stats: dict[str, Any],
+    workers: int,
+    repeats: int,
+) -> dict[str, float]:
+    """Best-of-`repeats` patches/s through a DataLoader with `workers` processes (forked
+    per pass, so start-up is included, as in an epoch) and batches of 8."""
+    best = dict.fromkeys(readers, 0.0)
+    for _ in range(repeats):
+        for name, read in readers.items():
+            loader = torch.utils.data.DataLoader(
+                DrawDataset(read, draws, stats), batch_size=8, num_workers=workers
+            )
+            t0 = time.perf_counter()
+            for _batch in loader:
+                pass
+            best[name] = max(best[name], len(draws) / (time.perf_counter() - t0))
+    return best
+
+
 def memory_reader(store_path: Path) -> Reader:
     """The ceiling: every chip already decoded in RAM as numpy arrays."""
     store = open_store(store_path)
@@ -160,18 +229,19 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--chunk", type=int, default=None, help="spatial chunk (default: store's)")
-    ap.add_argument("--compression", default=None, choices=["lz4", "zstd", "none"])
+    ap.add_argument("--loader-workers", type=int, default=2, help="DataLoader processes")
     ap.add_argument("--skip-conversion", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="floodlab-bench-") as tmp:
         root = write_synthetic("sen1floods11", Path(tmp) / "raw", args.chips, args.size, seed=0)
-        store_path = Path(tmp) / "s.zarr"
-        kw: dict[str, Any] = {"compression": args.compression} if args.compression else {}
-        if args.chunk:
-            kw["chunk"] = args.chunk
-        convert("sen1floods11", root, store_path, **kw)
+        store_path, zstd_path = Path(tmp) / "s.zarr", Path(tmp) / "s-zstd.zarr"
+        kw: dict[str, Any] = {"chunk": args.chunk} if args.chunk else {}
+        convert("sen1floods11", root, store_path, compression="none", **kw)
+        convert("sen1floods11", root, zstd_path, compression="zstd", **kw)
+        plain = recode_tree(root, Path(tmp) / "raw-none", None)
+        zstd = recode_tree(root, Path(tmp) / "raw-zstd", "zstd")
         store = open_store(store_path)
         stats = {b: store.stats(b) for b in IMAGE}
         rng = np.random.default_rng(0)
@@ -182,28 +252,48 @@ def main() -> None:
         ]
         readers = {
             "zarr": zarr_reader(store_path),
+            "geotiff_none": geotiff_reader(plain),
+            "zarr_zstd": zarr_reader(zstd_path),
+            "geotiff_zstd": geotiff_reader(zstd),
+            "geotiff_deflate": geotiff_reader(root),
             "zarr_python": zarr_reader(store_path, direct=False),
             "dask": dask_reader(store_path),
-            "geotiff": geotiff_reader(root),
             "memory": memory_reader(store_path),
         }
         rates = patches_per_s(readers, draws, stats, args.repeats)
         chunks = list(store.array("s1").chunks)
+        common = {"chips": n, "chip_size": args.size, "patch": args.patch, "chunks_s1": chunks}
         print(
             json.dumps(
                 {
                     "benchmark": "loader_random_patches",
-                    "chips": n,
-                    "chip_size": args.size,
-                    "patch": args.patch,
-                    "chunks_s1": chunks,
-                    "compression": store.attrs["provenance"]["options"]["compression"],
+                    **common,
                     "processes": 1,
                     "patches_per_s": {k: round(v, 1) for k, v in rates.items()},
-                    "zarr_vs_geotiff": round(rates["zarr"] / rates["geotiff"], 2),
+                    "uncompressed_zarr_vs_geotiff": round(rates["zarr"] / rates["geotiff_none"], 2),
+                    "zstd_zarr_vs_geotiff": round(rates["zarr_zstd"] / rates["geotiff_zstd"], 2),
+                    "zarr_vs_geotiff_as_shipped": round(
+                        rates["zarr"] / rates["geotiff_deflate"], 2
+                    ),
                     "zarr_vs_memory": round(rates["zarr"] / rates["memory"], 3),
                     "zarr_vs_zarr_python": round(rates["zarr"] / rates["zarr_python"], 2),
                     "zarr_vs_dask": round(rates["zarr"] / rates["dask"], 2),
+                }
+            )
+        )
+        paired = {k: readers[k] for k in ("zarr", "geotiff_none", "zarr_zstd", "geotiff_zstd")}
+        workers = args.loader_workers
+        rates = dataloader_per_s(paired, draws, stats, workers, args.repeats)
+        print(
+            json.dumps(
+                {
+                    "benchmark": "loader_dataloader_workers",
+                    **common,
+                    "loader_workers": workers,
+                    "batch_size": 8,
+                    "patches_per_s": {k: round(v, 1) for k, v in rates.items()},
+                    "uncompressed_zarr_vs_geotiff": round(rates["zarr"] / rates["geotiff_none"], 2),
+                    "zstd_zarr_vs_geotiff": round(rates["zarr_zstd"] / rates["geotiff_zstd"], 2),
                 }
             )
         )

@@ -1,18 +1,25 @@
 """Ray Train's overhead over plain PyTorch, and 2 workers vs 1, on the quickstart data.
 
 Runs the same loop (`floodlab.train.loop.fit`) on the same spec and data three ways in one
-process: plain PyTorch (no Ray, no writes), Ray Train with 1 worker, Ray Train with 2 DDP
-workers (each worker pinned to `trainer.cpus_per_worker` threads; the plain loop gets the
-same thread count). An epoch's time is the wall-clock interval between successive epoch
-ends, so for Ray it includes reporting, checkpointing and TensorBoard writes; the loop's
-own training + validation seconds are reported beside it (``compute``). The first epoch
-is a warm-up and is left out; the variants run interleaved `--repeats` times and the
-medians are reported. Totals include starting Ray Train's worker group.
+process: plain PyTorch, Ray Train with 1 worker, Ray Train with 2 DDP workers (each worker
+pinned to `trainer.cpus_per_worker` threads; the plain loop gets the same thread count).
+Checkpointing is equal: the plain loop writes the same checkpoint every epoch
+(`floodlab.tracking.checkpoint.write_checkpoint`, the function rank 0 uses), so the ratio
+is what Ray Train and the run's other files (metrics, summary, TensorBoard, curves) add.
+An epoch's time is the wall-clock interval between successive epoch ends; the loop's own
+training + validation seconds are reported beside it (``compute``). The first epoch is a
+warm-up and is left out; the variants run interleaved `--repeats` times and the medians are
+reported. Totals include starting Ray Train's worker group.
+
+Scaling is compared per training sample: 2 workers each train a disjoint half of the
+split, and with whole batches only (the worker's sampler and loader) an epoch of 1 and of
+2 workers need not train the same number of samples; the ratio of wall seconds per trained
+sample is 0.5 when 2 workers are twice as fast.
 
 Prints one JSON line per comparison:
 
     {"benchmark": "train_overhead", ..., "ratio": ray_1w_epoch / plain_epoch}  target <= 1.15
-    {"benchmark": "train_scaling", ..., "ratio": ray_2w_epoch / ray_1w_epoch}  ideal 0.5
+    {"benchmark": "train_scaling", ..., "ratio": s_per_sample_2w / s_per_sample_1w}  ideal 0.5
 
 Usage: .venv/bin/python benchmarks/train_overhead.py [--epochs 4] [--set PATH=VALUE ...]
 """
@@ -35,14 +42,36 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class _Records:
-    def __init__(self) -> None:
+    """The plain loop's hooks: keep each epoch record and write its checkpoint as rank 0
+    does (into `folder`)."""
+
+    def __init__(self, folder: Path) -> None:
         self.records: list[dict[str, Any]] = []
+        self.folder = folder
 
     def on_step(self, *args: Any) -> None:
         pass
 
-    def on_epoch_end(self, state: Any, record: dict[str, Any], **kwargs: Any) -> None:
+    def on_epoch_end(
+        self, state: Any, record: dict[str, Any], *, checkpoint: Any = None, **kwargs: Any
+    ) -> None:
+        from floodlab.tracking.checkpoint import write_checkpoint
+        from floodlab.tracking.checkpoint_dirs import checkpoint_dir_name
+
+        if checkpoint is not None:
+            meta = {"epoch": state.epoch, "global_step": state.global_step}
+            write_checkpoint(self.folder / checkpoint_dir_name(state.epoch), checkpoint(), meta)
         self.records.append(record)
+
+
+def train_samples(n: int, world: int, batch: int, limit: int | None) -> int:
+    """Samples one epoch trains over `world` workers (the worker's sampler and loader:
+    a disjoint shard each, whole batches when the shard holds one)."""
+    shard = n // world if world > 1 else n
+    per = (shard // batch) * batch if shard >= batch else shard
+    if limit:
+        per = min(per, limit * batch)
+    return per * world
 
 
 def epoch_times(records: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
@@ -52,8 +81,9 @@ def epoch_times(records: list[dict[str, Any]]) -> tuple[list[float], list[float]
     return wall, [float(r["time"]) for r in records[1:]]
 
 
-def plain(spec: Any, store: Path) -> tuple[list[dict[str, Any]], float]:
-    """The loop in one plain PyTorch process: epoch records and total seconds."""
+def plain(spec: Any, store: Path, folder: Path) -> tuple[list[dict[str, Any]], float]:
+    """The loop in one plain PyTorch process, a checkpoint per epoch into `folder`: epoch
+    records and total seconds."""
     from floodlab.data.load.dataset import FloodDataset
     from floodlab.tasks import build_task
     from floodlab.train.loop import fit
@@ -72,7 +102,7 @@ def plain(spec: Any, store: Path) -> tuple[list[dict[str, Any]], float]:
     )
     torch.manual_seed(spec.seed)
     task = build_task(spec)
-    hooks = _Records()
+    hooks = _Records(folder)
     fit(
         task,
         spec,
@@ -121,13 +151,21 @@ def main() -> None:
         )
         store = ensure_store(spec.data)
         ensure_ray()
+        from floodlab.data.load.dataset import FloodDataset
+
+        data = spec.data.model_copy(update={"store": str(store)})
+        n_train = len(FloodDataset(data, data.train_split, train=True, seed=spec.seed))
+        t = spec.trainer
+        samples = {
+            w: train_samples(n_train, w, t.batch_size, t.limit_train_batches) for w in (1, 2)
+        }
         # Interleaved repeats, so a burst of load from elsewhere hits every variant alike.
         wall: dict[str, list[float]] = {"plain": [], "ray1": [], "ray2": []}
         compute: dict[str, list[float]] = {"plain": [], "ray1": [], "ray2": []}
         totals: dict[str, list[float]] = {"plain": [], "ray1": [], "ray2": []}
         for _ in range(args.repeats):
             for name, run in (
-                ("plain", lambda: plain(spec, store)),
+                ("plain", lambda: plain(spec, Path(store), Path(tempfile.mkdtemp(dir=tmp)))),
                 ("ray1", lambda: ray_train(spec, 1)),
                 ("ray2", lambda: ray_train(spec, 2)),
             ):
@@ -152,6 +190,7 @@ def main() -> None:
         "ray_1w_epoch_s": round(one, 3),
         "ratio": round(one / p, 3),
         "target": 1.15,
+        "checkpoint_every_epoch": "both",
         "plain_compute_s": round(med(compute, "plain"), 3),
         "ray_1w_compute_s": round(med(compute, "ray1"), 3),
         "compute_ratio": round(med(compute, "ray1") / med(compute, "plain"), 3),
@@ -163,7 +202,9 @@ def main() -> None:
         "benchmark": "train_scaling",
         "ray_1w_epoch_s": round(one, 3),
         "ray_2w_epoch_s": round(two, 3),
-        "ratio": round(two / one, 3),
+        "train_samples_per_epoch_1w": samples[1],
+        "train_samples_per_epoch_2w": samples[2],
+        "ratio": round((two / samples[2]) / (one / samples[1]), 3),
         "ideal": 0.5,
         "ray_2w_total_s": round(med(totals, "ray2"), 2),
         **common,

@@ -1,6 +1,6 @@
-"""A sweep whose runs root is on object storage (a real S3-protocol server on 127.0.0.1):
-interrupted, resumed from a machine with nothing local, its results and every trial's
-run at the sweep's URL."""
+"""A sweep whose store and runs root are on object storage (a real S3-protocol server on
+127.0.0.1): interrupted, resumed from a machine with nothing local, its results and every
+trial's run at the sweep's URL."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def test_a_sweep_on_s3_resumes_from_its_url_and_leaves_everything_there(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    root = f"s3://{S3_BUCKET}/{uuid.uuid4().hex[:12]}/runs"
+    base = f"s3://{S3_BUCKET}/{uuid.uuid4().hex[:12]}"
+    root = f"{base}/runs"
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -46,6 +47,8 @@ def test_a_sweep_on_s3_resumes_from_its_url_and_leaves_everything_there(
         "tune.max_concurrent=1",
         "tune.scheduler={kind: fifo}",
         f"logging.root={root}",
+        f"data.store={base}/s1f11.zarr",  # made from synthetic chips and uploaded first
+        "data.synthetic={chips: 12, size: 64, seed: 1}",
     )
     assert spec.tune is not None
 

@@ -377,6 +377,7 @@ def train(
     mlflow = None
     if tracking is not None:
         mlflow = start_spec_run(tracking, run, spec, "run")
+        run.push()  # on object storage: rank 0 finds the MLflow run wherever it starts
     follower = None
     if progress is not None or batch_progress is not None:
         follower = _MetricsFollower(

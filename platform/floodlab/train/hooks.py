@@ -197,7 +197,8 @@ class WorkerHooks:
             if final and self.tb is not None:
                 self.tb.hparams(hparams_of(self.spec, self.hparam_paths), record)
                 self.tb.close()
-            self.run.push([f for f in self._run_files() if not f.startswith(WORKERS_DIR)])
+            if self.run.home is not None:  # on object storage: this epoch's files to the URL
+                self.run.push([f for f in self._run_files() if not f.startswith(WORKERS_DIR)])
         self._maybe_fault(epoch, "after_report")
         self._maybe_fault(epoch, "node")
 
