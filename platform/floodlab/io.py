@@ -30,18 +30,6 @@ def is_uri(path: str | Path) -> bool:
     return _URI.match(str(path)) is not None
 
 
-def local_location(path: str, field: str) -> str:
-    """`path` itself if it is a file system path; a URI is refused naming `field`.
-
-    Raises:
-        ValueError: `path` is a URI (``pathlib`` would turn ``s3://b/x`` into a local
-            folder named ``s3:``).
-    """
-    if is_uri(path):
-        raise ValueError(f"{field}: {path!r} is a URI; {LOCAL_ONLY}")
-    return path
-
-
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary path beside `path` to write to; renamed to `path` if the block succeeds.

@@ -47,7 +47,7 @@ class MainJobResult:
     sweep_dir: Path
     trials_csv: Path
     best_yaml: Path | None
-    best_run: Path
+    best_run: Location  # a folder, or a URL on object storage
     best_params: dict[str, Any]
     report_dir: Path
     metrics: dict[str, Any]
@@ -126,14 +126,14 @@ def run_main_job(
         f"sweep: {spec.tune.num_trials} trials of {spec.model.kind} on the {'cluster' if address else 'local Ray'}"
     )
     sweep = run_sweep(spec, address=address, progress=sweep_progress, store=store)
-    if sweep.best is None or sweep.best_run_dir is None:
+    if sweep.best is None or sweep.best_run is None:
         raise FloodlabError(
             f"no trial of the sweep finished; see {sweep.trials_csv} for each trial's error"
         )
-    best_run = sweep.best_run_dir
+    best_run = sweep.best_run  # its folder, or its URL when the runs root is on object storage
 
     stage(f"evaluate: best trial {sweep.best.trial_id} on the test split")
-    root = sweep.sweep_dir  # trial runs live under the sweep directory
+    root = sweep.location or sweep.sweep_dir  # trial runs live under the sweep directory
     report = evaluate_run(
         best_run,
         root=root,
