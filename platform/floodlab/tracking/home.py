@@ -70,11 +70,12 @@ class Home:
     def __repr__(self) -> str:
         return f"Home({self.url!r})"
 
-    def push(self, files: Iterable[str] | None = None) -> int:
+    def push(self, files: Iterable[str] | None = None, exclude: Iterable[str] = ()) -> int:
         """Upload what changed in the working copy since this object last pushed it.
 
         Args:
             files: relative paths to push (default: every file of the working copy).
+            exclude: more top-level folders to leave out.
 
         Returns:
             The number of files uploaded.
@@ -84,19 +85,20 @@ class Home:
             names = [p.relative_to(self.local).as_posix() for p in found]
         else:
             names = [f for f in files if (self.local / f).is_file()]
-        todo: list[str] = []
+        skip = (*self.skip, *exclude)
+        todo: dict[str, tuple[int, int]] = {}
         for name in sorted(names):
-            if not _visible(name, self.skip):
+            if not _visible(name, skip):
                 continue
             st = (self.local / name).stat()
             if self._pushed.get(name) != (st.st_size, st.st_mtime_ns):
-                todo.append(name)
-                self._pushed[name] = (st.st_size, st.st_mtime_ns)
+                todo[name] = (st.st_size, st.st_mtime_ns)
         if not todo:
             return 0
         fs, root = filesystem(self.url)
         with storage_errors(self.url, "upload the run's files"):
             fs.put([str(self.local / n) for n in todo], [f"{root}/{n}" for n in todo])
+        self._pushed.update(todo)  # only once uploaded: a failed push is retried next time
         return len(todo)
 
     def pull(self, exclude: Iterable[str] = ()) -> int:

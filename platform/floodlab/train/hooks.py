@@ -198,7 +198,7 @@ class WorkerHooks:
                 self.tb.hparams(hparams_of(self.spec, self.hparam_paths), record)
                 self.tb.close()
             if self.run.home is not None:  # on object storage: this epoch's files to the URL
-                self.run.push([f for f in self._run_files() if not f.startswith(WORKERS_DIR)])
+                self.run.home.push(exclude=(WORKERS_DIR,))  # each rank pushes its own record
         self._maybe_fault(epoch, "after_report")
         self._maybe_fault(epoch, "node")
 
@@ -221,11 +221,6 @@ class WorkerHooks:
             path=f"{storage.experiment_fs_path}/{folder.name}",
             filesystem=storage.storage_filesystem,
         )
-
-    def _run_files(self) -> list[str]:
-        """The run's files in its working copy, relative to it."""
-        root = self.run.path
-        return [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
 
     def _curves(self) -> None:
         """Redraw curves.png from metrics.jsonl; a plotting failure never stops training."""
