@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from floodlab.tracking.curves import (
     LOSS_TERMS,
     METRICS,
     OTHER_METRICS,
+    CurvesPainter,
     curve_series,
     plot_curves,
 )
@@ -110,3 +113,50 @@ def test_redrawing_replaces_the_picture(tmp_path: Path) -> None:
 def test_series_skip_records_without_the_key() -> None:
     records = [{"epoch": 1, "train/loss": 1.0}, {"epoch": 2, "train/loss": 0.5, "val/iou": 0.4}]
     assert curve_series(records)[METRICS] == {"val/iou": ([2], [0.4])}
+
+
+def test_the_painter_draws_off_the_caller_and_skips_to_the_newest_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training hands records over and goes on while a drawing is in progress; epochs that
+    arrive meanwhile collapse into one drawing of the newest records."""
+    from floodlab.tracking import curves
+
+    started, release = threading.Event(), threading.Event()
+    drawn: list[int] = []
+
+    def slow_plot(records: list[dict[str, Any]], path: Path, *, title: str = "") -> None:
+        drawn.append(len(records))
+        started.set()
+        assert release.wait(timeout=60)
+        plot_curves(records, path, title=title)
+
+    monkeypatch.setattr(curves, "plot_curves", slow_plot)
+    painter = CurvesPainter(tmp_path / "curves.png", title="run-1")
+    painter.paint(RECORDS[:1])
+    assert started.wait(timeout=60)  # the first drawing is in progress ...
+    painter.paint(RECORDS[:2])  # ... and these calls return without waiting for it
+    painter.paint(RECORDS)
+    release.set()
+    painter.close()
+    assert drawn == [1, 3]
+    monkeypatch.undo()
+    expected = tmp_path / "expected.png"
+    plot_curves(RECORDS, expected, title="run-1")
+    assert (tmp_path / "curves.png").read_bytes() == expected.read_bytes()
+
+
+def test_a_failing_drawing_is_logged_once_and_never_raises(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the run's folder should be")
+    painter = CurvesPainter(blocker / "curves.png")
+    painter.paint(RECORDS)
+    painter.close()
+    painter.paint(RECORDS)  # after a failure: no more attempts
+    painter.close()
+    assert painter.failed
+    assert [r.message for r in caplog.records].count(
+        f"could not draw {blocker / 'curves.png'}; training goes on"
+    ) == 1

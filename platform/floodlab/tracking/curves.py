@@ -1,19 +1,25 @@
 """``curves.png`` of a run: its losses and validation metrics per epoch, train beside val.
 
-Rank 0 redraws it from metrics.jsonl after every epoch, so the picture of a running run is
-never more than one epoch old. This module imports no torch; matplotlib is imported when a
-plot is drawn (through `matplotlib.figure.Figure`, which needs no GUI and no main thread:
-Ray Train calls rank 0's hooks from a worker thread).
+Rank 0 redraws it in a background thread (`CurvesPainter`) after each epoch, as long as
+drawing takes at most 5% of the time: a drawing costs about half a second of matplotlib
+(CPU that training would otherwise get), which for epochs of minutes is nothing and for
+epochs of seconds means a picture every few epochs. It is complete when the run ends. This module imports no torch; matplotlib is imported when a plot is
+drawn (through `matplotlib.figure.Figure`, which needs no GUI and no main thread).
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from floodlab.io import save_figure
+
+log = logging.getLogger(__name__)
 
 # Panel titles of curves.png, in order.
 LOSS, LOSS_TERMS, METRICS, OTHER_METRICS = (
@@ -99,5 +105,69 @@ def plot_curves(
         ax.legend(fontsize=7)
     if title:
         fig.suptitle(title)
-    save_figure(fig, path)
+    # The constrained layout already fits every label: a tight bounding box would lay the
+    # figure out a second time.
+    save_figure(fig, path, bbox_inches=None)
     return panels
+
+
+class CurvesPainter:
+    """Draws curves.png off the training path: one background thread, newest records only.
+
+    `paint` hands over the records and returns at once; while a drawing is in progress,
+    later requests replace each other, so a slow plot skips intermediate epochs rather
+    than falling behind, and after a drawing of d seconds the next waits until d is at
+    most `share` of the time since the last began. `close` waits until the newest records
+    are drawn and ends the thread (a later `paint` starts another). A drawing that fails is
+    logged once and no more are attempted: a plot never stops training.
+    """
+
+    def __init__(self, path: str | Path, title: str = "", share: float = 0.05) -> None:
+        self.path, self.title, self.share = Path(path), title, share
+        self.failed = False
+        self._next = 0.0  # time.monotonic() before which no drawing starts (but the last)
+        self._pending: list[dict[str, Any]] | None = None
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def paint(self, records: Sequence[dict[str, Any]]) -> None:
+        """Draw these records (a copy is kept) as soon as the thread is free."""
+        if self.failed:
+            return
+        with self._cond:
+            self._pending = [dict(r) for r in records]
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="floodlab-curves", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Block until every requested drawing is done (or has failed); end the thread."""
+        with self._cond:
+            thread, self._thread = self._thread, None
+            self._cond.notify_all()
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        me = threading.current_thread()
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending is not None or self._thread is not me)
+                # Within the time share; `close` draws the newest records at once.
+                self._cond.wait_for(
+                    lambda: self._thread is not me, timeout=self._next - time.monotonic()
+                )
+                if self._pending is None:
+                    return  # closed, nothing left to draw
+                records, self._pending = self._pending, None
+            try:
+                if not self.failed:
+                    began = time.monotonic()
+                    plot_curves(records or [], self.path, title=self.title)
+                    self._next = began + (time.monotonic() - began) / self.share
+            except Exception:
+                self.failed = True
+                log.warning("could not draw %s; training goes on", self.path, exc_info=True)

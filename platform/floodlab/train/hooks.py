@@ -4,7 +4,8 @@ Rank 0 writes each checkpoint, complete, straight into Ray's storage for the run
 (``<run>/checkpoints/epoch_NNNN/``, atomically: `floodlab.tracking.checkpoint.write_checkpoint`)
 and then reports it to Ray with ``NO_UPLOAD``, which only registers it; every rank reports
 its epoch record. Rank 0 alone writes metrics.jsonl, summary.json, TensorBoard events and
-curves.png (redrawn after every epoch), and logs each epoch record to the run's MLflow run
+curves.png (redrawn after every epoch in a background thread, complete at the end:
+`floodlab.tracking.curves.CurvesPainter`), and logs each epoch record to the run's MLflow run
 when the driver recorded one in the run directory (``mlflow.json``).
 
 Fault injection (for testing fault tolerance on a real cluster): with
@@ -38,7 +39,7 @@ from floodlab.storage import join
 from floodlab.tasks.base import Task
 from floodlab.tracking.checkpoint import Checkpoint, upload_checkpoint, write_checkpoint
 from floodlab.tracking.checkpoint_dirs import checkpoint_dir_name
-from floodlab.tracking.curves import plot_curves
+from floodlab.tracking.curves import CurvesPainter
 from floodlab.tracking.mlflow_runs import MlflowSink
 from floodlab.tracking.rundir import WORKERS_DIR, RunDir
 from floodlab.tracking.tensorboard import TensorBoardWriter
@@ -108,8 +109,9 @@ class WorkerHooks:
         self.marked_latest = not mark_latest  # True: nothing (more) to mark
         self.tb: TensorBoardWriter | None = None
         self.mlflow: MlflowSink | None = None
-        self.curves_failed = False
+        self.curves: CurvesPainter | None = None
         if rank == 0:
+            self.curves = CurvesPainter(run.curves_path, title=run.name)
             self.mlflow = MlflowSink.of(run.path)
             # A restart re-runs the epochs after its checkpoint: drop their old records
             # and hide their old TensorBoard events, so nothing is duplicated.
@@ -143,7 +145,8 @@ class WorkerHooks:
         epoch = state.epoch
         if self.rank == 0:
             self.run.append_metrics(record)
-            self._curves()
+            if self.curves is not None:
+                self.curves.paint(self.run.read_metrics())
             if self.mlflow is not None:
                 self.mlflow.log_metrics(record, step=epoch)
             if self.tb is not None:
@@ -193,6 +196,8 @@ class WorkerHooks:
                 checkpoint_upload_mode=ray.train.CheckpointUploadMode.NO_UPLOAD,
             )
         if self.rank == 0:
+            if final and self.curves is not None:
+                self.curves.close()  # the run's last picture is complete before it ends
             self._summary(state, record, final)
             if final and self.tb is not None:
                 self.tb.hparams(hparams_of(self.spec, self.hparam_paths), record)
@@ -221,16 +226,6 @@ class WorkerHooks:
             path=f"{storage.experiment_fs_path}/{folder.name}",
             filesystem=storage.storage_filesystem,
         )
-
-    def _curves(self) -> None:
-        """Redraw curves.png from metrics.jsonl; a plotting failure never stops training."""
-        if self.curves_failed:
-            return
-        try:
-            plot_curves(self.run.read_metrics(), self.run.curves_path, title=self.run.name)
-        except Exception:
-            self.curves_failed = True
-            log.warning("could not draw %s; training goes on", self.run.curves_path, exc_info=True)
 
     @torch.no_grad()
     def _panels(self, step: int) -> None:
