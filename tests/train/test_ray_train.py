@@ -87,6 +87,15 @@ def test_run_directory_holds_metrics_checkpoints_and_summary(two_worker_run):
     assert json.loads(two_worker_run.normalization_path.read_text())
 
 
+def test_curves_png_shows_the_whole_run_when_it_ends(two_worker_run, tmp_path):
+    """Drawn in the background while training, complete (every epoch) once the run ends."""
+    from floodlab.tracking.curves import plot_curves
+
+    expected = tmp_path / "expected.png"
+    plot_curves(two_worker_run.read_metrics(), expected, title=two_worker_run.name)
+    assert two_worker_run.curves_path.read_bytes() == expected.read_bytes()
+
+
 def test_tensorboard_events_parse_with_expected_tags(two_worker_run):
     acc = EventAccumulator(str(two_worker_run.tensorboard_dir), size_guidance={"images": 0})
     acc.Reload()
