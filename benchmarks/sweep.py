@@ -4,7 +4,9 @@ Four strategies search the same space of a small FLoRA on synthetic Sen1Floods11
 with the same trial count, epochs per trial, concurrency and sweep seeds: random search,
 TPE, random + ASHA and TPE + ASHA (ASHA with floodlab's own grace period and noise
 margin). The space holds hyperparameters that matter: the learning rate on a log scale,
-three loss weights and the fusion window. No strategy evaluates the spec's defaults, so
+three loss weights and the fusion window. On this task (32 chips of 64 px, 6 epochs) the
+learning rate alone moves the val IoU from 0.18 (lr 3e-4: no better than calling every
+pixel water) to 0.69-0.75 (lr 3e-3 to 2e-2). No strategy evaluates the spec's defaults, so
 no point is shared by construction.
 
 A strategy's budget is counted in trial-epochs (one epoch of one trial), in the order the
@@ -19,8 +21,8 @@ It prints the median and the spread (min-max over seeds) of both, and for each s
 ratio of random search's median budget to its own (> 1: cheaper than random; the goal for
 TPE + ASHA is >= 2). One JSON line:
 
-    .venv/bin/python benchmarks/sweep.py [--trials 8] [--epochs 4] [--concurrent 2]
-        [--seeds 0,1,2,3,4] [--target 0.5]
+    .venv/bin/python benchmarks/sweep.py [--trials 8] [--epochs 6] [--concurrent 2]
+        [--seeds 0,1,2,3,4] [--target 0.75]
 
 Wall time is dominated by trial start-up on a small CPU machine and is reported only
 beside the trial-epoch budget.
@@ -62,14 +64,12 @@ def _spec(root: Path, args: argparse.Namespace, seed: int, strategy: str) -> Exp
         [
             f"logging.root={root / 'runs'}",
             f"data.store={root / 'store.zarr'}",
-            "data.synthetic={chips: 24, size: 64, seed: 0}",
+            "data.synthetic={chips: 32, size: 64, seed: 0}",
             "data.patch_size=32",
             "model.widths=[8, 16]",
             "model.fusion={window: 2, heads: 1, scales: 2}",
             f"trainer.epochs={args.epochs}",
             "trainer.batch_size=4",
-            "trainer.limit_train_batches=6",
-            "trainer.limit_val_batches=2",
             "trainer.keep_checkpoints=1",
             "logging.tensorboard=false",
             "tune.space={optim.lr: {type: float, low: 0.0001, high: 0.05, log: true}, "
@@ -182,15 +182,15 @@ def main() -> None:
     """Run every strategy for every seed and print the JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--concurrent", type=int, default=2)
     parser.add_argument("--seeds", default="0,1,2,3,4", help="Comma-separated sweep seeds.")
-    parser.add_argument("--target", type=float, default=0.5, help="Absolute val IoU target.")
+    parser.add_argument("--target", type=float, default=0.75, help="Absolute val IoU target.")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     ensure_ray()
     seeds = [int(s) for s in args.seeds.split(",")]
-    targets = sorted({round(args.target + d, 4) for d in (-0.1, -0.05, 0.0, 0.05)})
+    targets = sorted({round(args.target + d, 4) for d in (-0.15, -0.1, -0.05, 0.0, 0.05)})
     with tempfile.TemporaryDirectory(prefix="floodlab-bench-sweep-") as tmp:
         # Synthesise and convert the store first, outside the timed sweeps.
         ensure_store(_spec(Path(tmp), args, 0, "random").data)
