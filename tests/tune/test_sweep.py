@@ -12,6 +12,8 @@ from click.testing import CliRunner
 from floodlab.cli import main
 from floodlab.specs import ExperimentSpec, load_spec, spec_to_dict
 from floodlab.specs.paths import get_path
+from floodlab.tracking import RunDir
+from floodlab.tracking.curves import plot_curves
 from floodlab.tune import read_trials_csv, run_sweep
 from floodlab.tune import results as res
 from floodlab.tune.pareto import dominates
@@ -55,7 +57,7 @@ def _hparams_by_run(sweep_dir: Path) -> dict[str, dict[str, object]]:
 
 
 def test_flora_asha_sweep_trains_every_trial_and_exports_the_best(
-    sweep_spec: Callable[..., ExperimentSpec], ray_session: object
+    sweep_spec: Callable[..., ExperimentSpec], ray_session: object, tmp_path: Path
 ) -> None:
     spec = sweep_spec(
         "sweep_flora.yaml",
@@ -78,6 +80,11 @@ def test_flora_asha_sweep_trains_every_trial_and_exports_the_best(
         assert 1 <= r.epochs <= 2 and math.isfinite(r.final["val/iou"])
         assert load_spec(run / "spec.yaml").loss.seg.dice == r.params["loss.seg.dice"]
         assert ("model.fusion.gate_init" in r.params) == (r.params["model.fusion.film"] is True)
+        # curves.png shows every epoch the trial ran, pruned or not.
+        trial_run = RunDir(run)
+        expected = tmp_path / f"{r.trial_id}.png"
+        plot_curves(trial_run.read_metrics(), expected, title=trial_run.name)
+        assert trial_run.curves_path.read_bytes() == expected.read_bytes(), r.status
 
     rows = read_trials_csv(result.trials_csv, spec.tune)
     assert sorted(r.trial_id for r in rows) == sorted(r.trial_id for r in result.records)

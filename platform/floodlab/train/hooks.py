@@ -147,6 +147,8 @@ class WorkerHooks:
             self.run.append_metrics(record)
             if self.curves is not None:
                 self.curves.paint(self.run.read_metrics())
+                if final:  # complete before the report, after which a sweep may stop the run
+                    self.curves.close()
             if self.mlflow is not None:
                 self.mlflow.log_metrics(record, step=epoch)
             if self.tb is not None:
@@ -196,8 +198,6 @@ class WorkerHooks:
                 checkpoint_upload_mode=ray.train.CheckpointUploadMode.NO_UPLOAD,
             )
         if self.rank == 0:
-            if final and self.curves is not None:
-                self.curves.close()  # the run's last picture is complete before it ends
             self._summary(state, record, final)
             if final and self.tb is not None:
                 self.tb.hparams(hparams_of(self.spec, self.hparam_paths), record)

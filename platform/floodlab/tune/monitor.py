@@ -138,6 +138,7 @@ class SweepMonitor(Callback):
         self.completed: set[str] = set()
         self._pruned: set[str] = set()
         self._releasing: set[str] = set()
+        self._redraw: set[str] = set()  # cut-short trials whose curves.png is drawn once released
 
     # -- state kept by Tune ---------------------------------------------------------------
     def get_state(self) -> dict[str, Any] | None:
@@ -248,9 +249,28 @@ class SweepMonitor(Callback):
             try:
                 if not release_stopped_run(SweepDir(self.sweep_dir).trial(trial_id).path):
                     waiting.add(trial_id)
+                elif trial_id in self._redraw:  # its workers are gone: nothing draws after this
+                    self._redraw.discard(trial_id)
+                    self._finish_curves(trial_id)
             except Exception:  # never let bookkeeping stop the sweep
                 logger.warning("could not release trial %s's resources", trial_id, exc_info=True)
         return waiting
+
+    def _finish_curves(self, trial_id: str) -> None:
+        """Draw curves.png of a trial that the scheduler stopped or that failed, once its
+        workers are gone: rank 0 draws in the background
+        (`floodlab.tracking.curves.CurvesPainter`) and completes the picture only when a
+        run reaches its last epoch, so a trial cut short may have missed its last epochs."""
+        from floodlab.tracking.curves import plot_curves
+
+        run = SweepDir(self.sweep_dir).trial(trial_id)
+        try:
+            records = run.read_metrics(from_home=run.home is not None)
+            if records:
+                plot_curves(records, run.curves_path, title=run.name)
+                run.push([run.curves_path.name])
+        except Exception:  # a picture must never stop a sweep
+            logger.warning("could not draw trial %s's curves", trial_id, exc_info=True)
 
     def _end_child_run(self, trial: Trial, status: str, outcome: str) -> None:
         """End a trial's child MLflow run (FINISHED, FAILED or KILLED) with its summary and
@@ -291,6 +311,7 @@ class SweepMonitor(Callback):
         self._releasing.add(trial.trial_id)
         if trial.trial_id in self.pruned:
             self._add_hparams_session(trial, "pruned")
+            self._redraw.add(trial.trial_id)
         self._write_csv(trials)
         pruned = trial.trial_id in self.pruned
         self._end_child_run(trial, "FINISHED", "pruned" if pruned else "completed")
@@ -309,6 +330,7 @@ class SweepMonitor(Callback):
         )
         if record.epochs > 0:
             self._add_hparams_session(trial, "failure")
+            self._redraw.add(trial.trial_id)
         self._write_csv(trials)
         self._end_child_run(trial, "FAILED", "failed")
         self._notify(trials, "error", trial)
