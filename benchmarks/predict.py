@@ -1,9 +1,10 @@
-"""Full-scene prediction: windowed strips (floodlab.predict.scene) vs. a whole-scene pass.
+"""Full-scene prediction: column bands of windows (floodlab.predict.scene) vs. a whole-scene pass.
 
 For each scene size, a synthetic VV/VH GeoTIFF is written to a temporary folder, then each
 method runs in a fresh subprocess (so its peak RSS is its own):
 
-* ``windowed``: `predict_scene` — strips of window rows, blended and flushed as they finish;
+* ``windowed``: `predict_scene` — column bands, each top to bottom in tiles of window rows,
+  blended and written as they finish;
 * ``naive``: the obvious alternative — read the whole scene, pad it, predict every window
   into full-size accumulators, write the map in one go (same model, weights and output).
 
@@ -14,9 +15,9 @@ the scene memory of each method grows from the smallest to the largest scene, an
 showing that the windowed predictor's memory does not grow with the scene's height.
 
 ``--extents`` adds the shape test: thin scenes (`--thin` rows) from the first to the last
-extent wide, and as tall, predicted in tiles (``windowed``, a bounded number of windows
-across) and, for the widths, in full-width strips (``strips``: one tile per strip, the
-predictor before tiles); it prints each peak RSS and how much the peak grows from the
+extent wide, and as tall, predicted in bands (``windowed``) and, for the widths, in
+full-width strips (``strips``: one band as wide as the scene, as the predictor once
+worked); it prints each peak RSS and how much the peak grows from the
 narrowest to the widest (and shortest to tallest) scene.
 
 The model is a ResUNet (the seed system's architecture) with small widths and random
@@ -28,7 +29,7 @@ highest peak RSS are reported.
 
 Usage: python benchmarks/predict.py [--sizes 2048 4096] [--model resunet|conv]
        [--widths 8 16 32 64] [--window 256] [--overlap 64] [--batch-size 8] [--threads 0]
-       [--repeats 2] [--extents 2048 8192 32768 --thin 512]
+       [--repeats 2] [--extents 2048 8192 32768 --thin 512] [--band-cols 4096]
 """
 
 from __future__ import annotations
@@ -162,10 +163,12 @@ def child(args: argparse.Namespace) -> None:
 
     predict_fn, normalize = build_model(args)
     src, out = Path(args.src or "."), Path(args.out or ".")
-    if args.child == "strips":  # one tile spanning each strip: the full-width predictor
-        import floodlab.predict.scene as scene_mod
+    import floodlab.predict.scene as scene_mod
 
-        scene_mod.block_windows = lambda batch_size: 2**31 - 1  # type: ignore[assignment]
+    if args.band_cols:
+        scene_mod.BAND_COLS = args.band_cols
+    if args.child == "strips":  # one band spanning the scene: full-width strips
+        scene_mod.BAND_COLS = 2**31 - 1
     start = time.perf_counter()
     if args.child in ("windowed", "strips"):
         predict_scene(predict_fn, src, out, bands=BANDS, normalize=normalize, window=args.window,
@@ -173,8 +176,23 @@ def child(args: argparse.Namespace) -> None:
     elif args.child == "naive":
         naive_predict(predict_fn, normalize, src, out, args)
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb}))
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb()}))
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (MB).
+
+    ``VmHWM`` where Linux has it: ``ru_maxrss`` of a child started with vfork (as
+    subprocess does) also counts the parent's peak before the exec, so a child would
+    report at least what the benchmark's driver held when it started that child.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def run_child(
@@ -183,7 +201,7 @@ def run_child(
     cmd = [sys.executable, __file__, "--child", method, "--model", args.model,
            "--window", str(args.window), "--overlap", str(args.overlap),
            "--batch-size", str(args.batch_size), "--threads", str(args.threads),
-           "--widths", *map(str, args.widths)]  # fmt: skip
+           "--band-cols", str(args.band_cols), "--widths", *map(str, args.widths)]  # fmt: skip
     if src is not None and out is not None:
         cmd += ["--src", str(src), "--out", str(out)]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=os.environ.copy())
@@ -241,6 +259,8 @@ def main() -> None:
         help="shape test: thin scenes this wide, and this tall",
     )
     p.add_argument("--thin", type=int, default=512, help="the shape test's short side")
+    p.add_argument("--band-cols", type=int, default=0,
+                   help="predict_scene's columns per band (0: its default, BAND_COLS)")  # fmt: skip
     p.add_argument("--child", choices=["windowed", "strips", "naive", "baseline"],
                    help=argparse.SUPPRESS)  # fmt: skip
     p.add_argument("--src", help=argparse.SUPPRESS)
@@ -288,8 +308,8 @@ def main() -> None:
                   flush=True)  # fmt: skip
             for f in Path(tmp).glob("*.tif"):
                 f.unlink()
-        # Height alone: scenes as wide as the smallest one, 4x and 8x as tall. Strips make
-        # the windowed predictor's memory depend on the width only, so this must stay flat.
+        # Height alone: scenes as wide as the smallest one, 4x and 8x as tall. Bands make
+        # the windowed predictor's memory independent of the height, so this must stay flat.
         width, tall_rss = args.sizes[0], []
         for factor in (4, 8):
             tall = Path(tmp) / f"scene_tall_{factor}.tif"

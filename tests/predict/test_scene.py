@@ -108,7 +108,7 @@ def test_large_odd_sized_scene_keeps_georeferencing_and_nodata(tmp_path: Path) -
     data[:, 500:620, 1000:1333] = np.nan  # a nodata hole across window borders
     data[0, -3:, :50] = np.nan  # nodata in one band only still counts
     src = write_tif(tmp_path / "scene.tif", data, descriptions=["VV", "VH"])
-    rows: list[int] = []
+    pixels: list[int] = []
     result = predict_scene(
         ConvPredict(),
         src,
@@ -116,7 +116,7 @@ def test_large_odd_sized_scene_keeps_georeferencing_and_nodata(tmp_path: Path) -
         bands=["VV", "VH"],
         normalize=db_normalize,
         batch_size=16,
-        progress=rows.append,
+        progress=pixels.append,
     )
     out, meta = read(result.path)
     with rasterio.open(src) as ds:
@@ -129,7 +129,7 @@ def test_large_odd_sized_scene_keeps_georeferencing_and_nodata(tmp_path: Path) -
     prob, mask = out[0, ~nodata], out[1, ~nodata]
     assert prob.min() >= 0.0 and prob.max() <= 1.0
     np.testing.assert_array_equal(mask, (prob >= 0.5).astype(np.float32))
-    assert sum(rows) == height
+    assert sum(pixels) == height * width
     assert result.valid_pixels == int((~nodata).sum())
     assert result.water_pixels == int(mask.sum())
 
@@ -153,6 +153,65 @@ def test_overlapping_windows_match_a_single_full_image_pass(tmp_path: Path) -> N
     assert np.abs(blended - full).max() < 2e-3
     # Without overlap, each window border shows the conv's zero padding: a visible seam.
     assert np.abs(windowed(0) - full).max() > 10 * np.abs(blended - full).max()
+
+
+def test_a_scene_cut_into_column_bands_gives_the_one_band_map(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bands bound memory on wide scenes; they must not change a pixel, lose a column at
+    # their edges, or write an output tile twice (a rewritten compressed tile is appended
+    # to the file, which then grows).
+    import floodlab.predict.scene as scene_mod
+
+    monkeypatch.setenv("GDAL_CACHEMAX", "1")  # MB: tiles leave the cache as on large scenes
+    data = sar_scene(300, 1100)
+    data[:, 100:140, 200:800] = np.nan  # nodata across band edges
+    src = write_tif(tmp_path / "scene.tif", data, descriptions=["VV", "VH"])
+    model = ConvPredict(layers=3, rgb=True)
+
+    def predict(band_cols: int, name: str) -> tuple[np.ndarray, np.ndarray, int]:
+        monkeypatch.setattr(scene_mod, "BAND_COLS", band_cols)
+        out = tmp_path / f"{name}.tif"
+        predict_scene(model, src, out, bands=["VV", "VH"], normalize=db_normalize, window=64,
+                      overlap=16, write_rgb=True)  # fmt: skip
+        return read(out)[0], read(rgb_path_for(out))[0], out.stat().st_size
+
+    one_map, one_rgb, one_size = predict(2**31 - 1, "one_band")
+    banded_map, banded_rgb, banded_size = predict(256, "bands")  # 5 bands, the last 76 px
+    np.testing.assert_allclose(banded_map, one_map, atol=1e-6)
+    np.testing.assert_allclose(banded_rgb, one_rgb, atol=1e-6)
+    assert (banded_map[:, 100:140, 200:800] == OUTPUT_NODATA).all()
+    assert banded_size <= 1.02 * one_size
+
+
+def test_compressed_full_width_strips_are_read_in_one_band(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Any read of a compressed strip decompresses the whole row: bands would repeat that
+    # once per band, so such a file is predicted in one band, with a hint to tile it.
+    import floodlab.predict.scene as scene_mod
+
+    monkeypatch.setattr(scene_mod, "BAND_COLS", 256)
+    data = sar_scene(100, 700)
+    tiled = write_tif(tmp_path / "tiled.tif", data, descriptions=["VV", "VH"])
+    striped = tmp_path / "striped.tif"
+    with rasterio.open(tiled) as src:
+        profile = {**src.profile, "tiled": False, "compress": "deflate"}
+        profile.pop("blockxsize", None), profile.pop("blockysize", None)
+        with rasterio.open(striped, "w", **profile) as dst:
+            dst.write(src.read())
+            dst.descriptions = src.descriptions
+    model = ConvPredict(layers=2)
+    kwargs = dict(bands=["VV", "VH"], normalize=db_normalize, window=64, overlap=16)
+    with caplog.at_level("WARNING", logger="floodlab.predict.scene"):
+        predict_scene(model, tiled, tmp_path / "from_tiled.tif", **kwargs)
+        assert not caplog.records
+        predict_scene(model, striped, tmp_path / "from_striped.tif", **kwargs)
+    assert "striped.tif is stored in compressed full-width strips" in caplog.text
+    assert "TILED=YES" in caplog.text
+    np.testing.assert_allclose(
+        read(tmp_path / "from_striped.tif")[0], read(tmp_path / "from_tiled.tif")[0], atol=1e-6
+    )
 
 
 def test_one_file_per_polarisation_gives_the_same_map(tmp_path: Path) -> None:

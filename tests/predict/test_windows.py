@@ -55,27 +55,40 @@ def test_finished_rows_cover_each_scene_row_once_in_order(height: int, width: in
 
 
 @pytest.mark.parametrize(("height", "width"), [(1, 1), (7, 300), (130, 129), (300, 900)])
-@pytest.mark.parametrize("block_windows", [2, 3, 16])
+@pytest.mark.parametrize("band_cols", [1, 50, 128, 4096])
 def test_finished_cols_cover_each_scene_column_once_in_order(
-    height: int, width: int, block_windows: int
+    height: int, width: int, band_cols: int
 ) -> None:
-    plan = StripPlan.for_scene(height, width, 64, 16, block_windows)
+    plan = StripPlan.for_scene(height, width, 64, 16, band_cols)
     cols = [c for j in range(plan.n_blocks) for c in range(*plan.finished_cols(j))]
     assert cols == list(range(width))
-    assert plan.n_blocks == -(-len(plan.col_origins) // block_windows)
+    assert plan.n_blocks == -(-width // band_cols)
 
 
-def test_a_tile_needs_two_windows_to_finish_columns() -> None:
-    with pytest.raises(ValueError, match="block_windows >= 2"):
-        StripPlan.for_scene(100, 100, 64, 32, block_windows=1)
+@pytest.mark.parametrize("band_cols", [1, 50, 128])
+def test_a_band_reads_every_window_that_touches_its_columns(band_cols: int) -> None:
+    # A band blends on its own: a window it missed would leave its pixels short of weight.
+    plan = StripPlan.for_scene(64, 500, 64, 16, band_cols)
+    for j in range(plan.n_blocks):
+        c0, c1 = plan.finished_cols(j)
+        touching = [int(o) for o in plan.col_origins if o < c1 and o + 64 > c0]
+        assert plan.block_origins(j).tolist() == touching
+        x0, x1 = plan.block_span(j)
+        assert x0 <= c0 - 16 and x1 >= c1 + 16  # each column has its full overlap around it
+    assert plan.tiles()[: plan.n_strips] == [(k, 0) for k in range(plan.n_strips)]
+
+
+def test_bands_must_be_at_least_one_column() -> None:
+    with pytest.raises(ValueError, match="band_cols >= 1"):
+        StripPlan.for_scene(100, 100, 64, 32, band_cols=0)
 
 
 def _blend_scene(
-    scene: np.ndarray, window: int, overlap: int, predict_fn, block_windows: int = 16
+    scene: np.ndarray, window: int, overlap: int, predict_fn, band_cols: int = 4096
 ) -> np.ndarray:
     """Blend a (C, H, W) scene in memory through the same tile machinery as predict_scene."""
     _, height, width = scene.shape
-    plan = StripPlan.for_scene(height, width, window, overlap, block_windows)
+    plan = StripPlan.for_scene(height, width, window, overlap, band_cols)
     model = StripModel(predict_fn, plan, ["VV"], ["VV"], None, 4, ("prob",))
     blender = StripBlender(plan)
     out = np.full((height, width), -1.0, dtype=np.float32)
@@ -83,19 +96,20 @@ def _blend_scene(
         raw = scene[:, plan.strip_rows(k)][:, :, plan.block_cols(j)]
         done = blender.add(model(k, j, raw))
         if done is not None:
-            out[done.start : done.start + done.values.shape[1]] = done.values[0]
+            n, w = done.valid.shape
+            out[done.start : done.start + n, done.col : done.col + w] = done.values[0]
     return out
 
 
 @pytest.mark.parametrize(("height", "width"), [(1, 1), (50, 31), (129, 200), (300, 257)])
-@pytest.mark.parametrize("block_windows", [2, 3, 16])
+@pytest.mark.parametrize("band_cols", [7, 100, 4096])
 def test_a_pixelwise_model_gives_back_its_input_exactly(
-    height: int, width: int, block_windows: int
+    height: int, width: int, band_cols: int
 ) -> None:
     # Each window predicts the pixel's own value, so any misplaced window or tile, wrong
     # crop or weight that does not sum to one shows up as a difference from the input.
     scene = np.random.default_rng(0).random((1, height, width), dtype=np.float32)
-    out = _blend_scene(scene, 64, 16, lambda x: {"prob": x[:, :1]}, block_windows)
+    out = _blend_scene(scene, 64, 16, lambda x: {"prob": x[:, :1]}, band_cols)
     np.testing.assert_allclose(out, scene[0], atol=1e-6)
 
 
@@ -108,20 +122,20 @@ def _box_sigmoid(x: np.ndarray) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("overlap", [0, 16, 32])
-def test_column_blocks_do_not_change_the_map(overlap: int) -> None:
-    # The same windows, blended in tiles of 2 or 3 windows, must give the map that one
-    # tile per strip gives: tiles change memory, never the result.
+def test_column_bands_do_not_change_the_map(overlap: int) -> None:
+    # The same windows, blended in bands of 7 to 128 columns, must give the map that one
+    # band over the whole width gives: bands change memory, never the result.
     scene = np.random.default_rng(2).normal(size=(1, 200, 700)).astype(np.float32)
-    whole = _blend_scene(scene, 64, overlap, _box_sigmoid, block_windows=64)
-    for block_windows in (2, 3):
-        tiled = _blend_scene(scene, 64, overlap, _box_sigmoid, block_windows)
+    whole = _blend_scene(scene, 64, overlap, _box_sigmoid, band_cols=4096)
+    for band_cols in (7, 100, 128):
+        tiled = _blend_scene(scene, 64, overlap, _box_sigmoid, band_cols)
         np.testing.assert_allclose(tiled, whole, atol=1e-6)
 
 
 def test_read_only_tiles_are_blended_like_writable_ones() -> None:
     # Tiles that come back from Ray's object store are read-only views.
     scene = np.random.default_rng(3).normal(size=(1, 150, 300)).astype(np.float32)
-    plan = StripPlan.for_scene(150, 300, 64, 16, block_windows=2)
+    plan = StripPlan.for_scene(150, 300, 64, 16, band_cols=100)
     model = StripModel(_box_sigmoid, plan, ["VV"], ["VV"], None, 4, ("prob",))
     out = np.full((150, 300), -1.0, dtype=np.float32)
     blender = StripBlender(plan)
@@ -131,12 +145,13 @@ def test_read_only_tiles_are_blended_like_writable_ones() -> None:
             a.flags.writeable = False
         done = blender.add(tile)
         if done is not None:
-            out[done.start : done.start + done.values.shape[1]] = done.values[0]
-    np.testing.assert_allclose(out, _blend_scene(scene, 64, 16, _box_sigmoid, 2), atol=1e-6)
+            n, w = done.valid.shape
+            out[done.start : done.start + n, done.col : done.col + w] = done.values[0]
+    np.testing.assert_allclose(out, _blend_scene(scene, 64, 16, _box_sigmoid, 100), atol=1e-6)
 
 
 def test_tiles_out_of_order_are_refused() -> None:
-    plan = StripPlan.for_scene(100, 300, 64, 16, block_windows=2)
+    plan = StripPlan.for_scene(100, 300, 64, 16, band_cols=100)
     model = StripModel(lambda x: {"prob": x[:, :1]}, plan, ["VV"], ["VV"], None, 4, ("prob",))
     scene = np.zeros((1, 100, 300), dtype=np.float32)
     tile = model(0, 1, scene[:, plan.strip_rows(0)][:, :, plan.block_cols(1)])

@@ -198,7 +198,7 @@ def predict(
     # Before the model and the scene are read (the RGB sidecar is checked once the model is).
     read = [*scenes, *([model_file] if model_file is not None else [])]
     check_output(out, option="-o/--out", inputs=read, overwrite=overwrite)
-    height = raster_info(scenes[0]).height
+    info = raster_info(scenes[0])
     predict_fn: Callable[[np.ndarray], Mapping[str, np.ndarray]]
     normalize: Callable[[np.ndarray], np.ndarray]
     if model_file is not None:
@@ -217,7 +217,9 @@ def predict(
         predict_fn, normalize = model.predict_fn, model.normalize
         model_bands, write_rgb = model.bands, model.write_rgb
         tags = {"FLOODLAB_RUN": str(run), "FLOODLAB_CHECKPOINT": checkpoint}
-    with tqdm(total=height, desc=f"predict {scenes[0].name}", unit="row") as bar:
+    with tqdm(
+        total=info.height * info.width, desc=f"predict {scenes[0].name}", unit="px", unit_scale=True
+    ) as bar:
         result = predict_scene(
             predict_fn,
             scenes,

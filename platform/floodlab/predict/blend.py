@@ -149,45 +149,45 @@ def predict_tile(
 
 @dataclass
 class FinishedRows:
-    """Blended scene rows ready to be written.
+    """A blended piece of the scene ready to be written: some rows of one band.
 
     Attributes:
         start: first scene row.
-        values: (C_out, n, W) float32 blended outputs (NaN where the input had no data).
-        valid: (n, W) bool input validity.
+        col: first scene column.
+        values: (C_out, n, w) float32 blended outputs (NaN where the input had no data).
+        valid: (n, w) bool input validity.
     """
 
     start: int
+    col: int
     values: np.ndarray
     valid: np.ndarray
 
 
 class StripBlender:
-    """Merges tiles, in order, into finished scene rows.
+    """Merges tiles, in `plan.tiles()` order, into finished pieces of the scene.
 
-    A tile is blended with the `overlap` columns its left neighbour still adds to, and
-    with the `overlap` rows the strip above still adds to; its finished part is copied
-    into the rows its strip finishes, handed out when the strip's last tile arrives. So
-    the blender holds one strip's finished rows and `overlap` rows of carry, never a
-    whole strip of tiles, and nothing that grows with the scene's height.
+    A tile holds every window its band's columns get from its strip, so it needs nothing
+    from its left or right neighbours: it is blended with the `overlap` rows its band's
+    previous strip still adds to, and its finished rows of the band are handed out at
+    once. The blender holds `overlap` rows of one band, nothing that grows with the
+    scene's width or height.
     """
 
     def __init__(self, plan: StripPlan):
         self.plan = plan
         self._next = 0  # position of the next tile in `plan.tiles()` order
-        self._left: tuple[np.ndarray, np.ndarray] | None = None  # (acc, weight) columns
         self._above: tuple[np.ndarray, np.ndarray] | None = None  # (acc, weight) rows
-        self._rows: FinishedRows | None = None  # the current strip's finished rows
 
     def add(self, tile: TileResult) -> FinishedRows | None:
         """Add the next tile (tiles must arrive in `plan.tiles()` order).
 
         Returns:
-            The rows the tile's strip finishes, once its last tile is added (None before,
-            and for strips that finish no scene row).
+            The rows of its band the tile finishes (None for a strip that finishes no
+            scene row).
         """
         plan = self.plan
-        k, j = divmod(self._next, plan.n_blocks)
+        j, k = divmod(self._next, plan.n_strips)
         if (tile.strip, tile.block) != (k, j):
             raise ValueError(
                 f"tiles must arrive in order: expected (strip {k}, block {j}), got "
@@ -198,51 +198,22 @@ class StripBlender:
         # Tiles from Ray's object store are read-only views of shared memory.
         acc = tile.acc if tile.acc.flags.writeable else tile.acc.copy()
         weight = tile.weight if tile.weight.flags.writeable else tile.weight.copy()
-        x0, x1 = plan.block_span(j)
-        last_block = j == plan.n_blocks - 1
-        if self._above is None:
-            width = plan.padded_width
-            self._above = (
-                np.zeros((acc.shape[0], ov, width), dtype=np.float32),
-                np.zeros((ov, width), dtype=np.float32),
-            )
-        if j > 0 and ov:
-            acc[:, :, :ov] += self._left[0]  # type: ignore[index]
-            weight[:, :ov] += self._left[1]  # type: ignore[index]
-        # Columns from the next block's first origin on are still open: carry them right.
-        done_w = (x1 - x0) if last_block else (x1 - x0 - ov)
-        self._left = None if last_block else (acc[:, :, done_w:].copy(), weight[:, done_w:].copy())
-        # The finished columns get the strip above's open rows, and leave their own.
-        c0 = x0 - int(plan.col_origins[0])
-        cols = slice(c0, c0 + done_w)
         if ov:
-            if k > 0:
-                acc[:, :ov, :done_w] += self._above[0][:, :, cols]
-                weight[:ov, :done_w] += self._above[1][:, cols]
-            self._above[0][:, :, cols] = acc[:, plan.stride :, :done_w]
-            self._above[1][:, cols] = weight[plan.stride :, :done_w]
+            if k > 0 and self._above is not None:
+                acc[:, :ov] += self._above[0]
+                weight[:ov] += self._above[1]
+            self._above = (acc[:, plan.stride :].copy(), weight[plan.stride :].copy())
         start, stop = plan.finished_rows(k)
         if stop <= start:
             return None
-        if j == 0:
-            self._rows = FinishedRows(
-                start,
-                np.empty((acc.shape[0], stop - start, plan.width), dtype=np.float32),
-                np.empty((stop - start, plan.width), dtype=bool),
-            )
-        assert self._rows is not None
+        x0, _ = plan.block_span(j)
         y = int(plan.row_origins[k])
         c_start, c_stop = plan.finished_cols(j)
-        rows, tcols = slice(start - y, stop - y), slice(c_start - x0, c_stop - x0)
-        values = acc[:, rows, tcols] / weight[rows, tcols][None]
-        valid = tile.valid[rows, tcols]
+        rows, cols = slice(start - y, stop - y), slice(c_start - x0, c_stop - x0)
+        values = acc[:, rows, cols] / weight[rows, cols][None]
+        valid = tile.valid[rows, cols]
         values[:, ~valid] = np.nan
-        self._rows.values[:, :, c_start:c_stop] = values
-        self._rows.valid[:, c_start:c_stop] = valid
-        if not last_block:
-            return None
-        done, self._rows = self._rows, None
-        return done
+        return FinishedRows(start, c_start, values, valid)
 
 
 class StripModel:

@@ -133,7 +133,8 @@ class ChipPredictor:
                 continue
             if values is None:
                 values = np.zeros((done.values.shape[0], height, width), dtype=np.float32)
-            values[:, done.start : done.start + done.values.shape[1]] = done.values
+            n, w = done.valid.shape
+            values[:, done.start : done.start + n, done.col : done.col + w] = done.values
         assert values is not None  # the last strip always finishes the chip's last rows
         # predict_tile stacks the outputs along channels, in `outputs` order.
         ends = np.cumsum([self._channels[k] for k in self.outputs])[:-1]

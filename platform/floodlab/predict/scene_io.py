@@ -234,6 +234,18 @@ class SceneInputs:
                 self.close()
                 raise
 
+    def compressed_strips(self) -> list[Path]:
+        """Inputs stored in compressed blocks as wide as the scene (a "striped" GeoTIFF).
+
+        Reading part of such a row means decompressing all of it, so reading the scene
+        in column bands would decompress every row once per band.
+        """
+        return [
+            path
+            for path, ds in zip(self.paths, self._datasets, strict=True)
+            if ds.compression is not None and ds.block_shapes[0][1] >= ds.width
+        ]
+
     def read_tile(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Read the selected bands at (reflected) scene rows and columns.
 
@@ -277,7 +289,7 @@ class SceneInputs:
 
 
 class SceneWriter:
-    """A float32 GeoTIFF written row block by row block to a temporary name.
+    """A float32 GeoTIFF written band by band, row block by row block, to a temporary name.
 
     `commit` renames it into place (converting to a Cloud-Optimised GeoTIFF first when
     asked); `discard` removes it. Nothing is left at the final path unless `commit` ran.
@@ -298,10 +310,13 @@ class SceneWriter:
         self.path, self.cog = Path(path), cog
         self.width, self.height, self.count = width, height, len(descriptions)
         self._tmp = self.path.with_name(f".{self.path.name}.partial")
-        # Rows not yet written: one row of output tiles at most, filled in place.
-        self._rows = np.empty((self.count, min(BLOCK, height), width), dtype=np.float32)
-        self._filled = 0
-        self._written = 0
+        # Rows of the current band not yet written: one row of its output tiles at most,
+        # filled in place (allocated for the widest band seen).
+        self._rows = np.empty((self.count, min(BLOCK, height), 0), dtype=np.float32)
+        self._col, self._band_width = 0, 0  # the current band's columns
+        self._filled = 0  # rows in the buffer
+        self._written = 0  # rows of the current band written
+        self._cols_done = 0  # columns of every band finished before it
         profile = {
             "driver": "GTiff",
             "dtype": "float32",
@@ -326,37 +341,53 @@ class SceneWriter:
         if tags:
             self._ds.update_tags(**tags)
 
-    def write_rows(self, values: np.ndarray | Sequence[np.ndarray]) -> None:
-        """Append the next rows: (count, n, W) float32, or `count` (n, W) bands, NaN at nodata.
+    def write_rows(self, values: np.ndarray | Sequence[np.ndarray], col: int = 0) -> None:
+        """Append the next rows of the band starting at column `col`.
 
-        Rows are gathered into one row of output tiles and written when it is complete
-        (or the scene ends), so no compressed tile is ever rewritten (which would bloat
-        the file) and at most `BLOCK` rows are held. Bands given one by one are copied
+        `values` is (count, n, w) float32, or `count` (n, w) bands, NaN at nodata. Bands
+        come left to right, each from its first row to the scene's last (one band: whole
+        rows). A band's rows are gathered into one row of its output tiles and written
+        when it is complete (or the band ends), so with band edges on multiples of
+        `BLOCK` no compressed tile is ever rewritten (which would bloat the file), and at
+        most `BLOCK` rows of one band are held. Bands given one by one are copied
         straight into that buffer, with no stacked copy of the rows.
         """
         bands = list(values)
-        n, done = bands[0].shape[0], 0
+        n, width = bands[0].shape
+        if col != self._col or width != self._band_width:
+            if self._written or self._filled or col != self._cols_done:
+                raise ValueError(
+                    f"{self.path}: band at column {col} ({width} wide) before the band at "
+                    f"column {self._col} ended ({self._written} of {self.height} rows)"
+                )
+            self._col, self._band_width = col, width
+            if self._rows.shape[2] < width:
+                self._rows = np.empty((self.count, self._rows.shape[1], width), np.float32)
+        done = 0
         while done < n:
             room = self._rows.shape[1] - self._filled
             take = min(room, n - done)
             for target, band in zip(self._rows, bands, strict=True):
-                rows = target[self._filled : self._filled + take]
+                rows = target[self._filled : self._filled + take, :width]
                 np.copyto(rows, band[done : done + take])
                 rows[np.isnan(rows)] = OUTPUT_NODATA
             self._filled += take
             done += take
             if self._filled == self._rows.shape[1] or self._written + self._filled == self.height:
                 self._ds.write(
-                    self._rows[:, : self._filled],
-                    window=Window(0, self._written, self.width, self._filled),
+                    self._rows[:, : self._filled, :width],
+                    window=Window(self._col, self._written, width, self._filled),
                 )
                 self._written += self._filled
                 self._filled = 0
+        if self._written == self.height:  # the band is complete
+            self._cols_done += width
+            self._written, self._band_width, self._col = 0, 0, self._cols_done
 
     def commit(self) -> Path:
         """Finish the file and move it to its final path (atomically)."""
-        if self._written != self.height:
-            raise RuntimeError(f"{self.path}: {self._written} of {self.height} rows written")
+        if self._cols_done != self.width:
+            raise RuntimeError(f"{self.path}: {self._cols_done} of {self.width} columns written")
         self._ds.close()
         src = self._tmp
         if self.cog:

@@ -9,11 +9,14 @@ so edge pixels are predicted with as much context as interior ones, and the blen
 weights (floodlab.predict.blend) sum to one everywhere inside the scene.
 
 A *strip* is one row of windows: it spans rows ``[y, y + window)`` of the padded scene.
-Each strip is cut into *tiles* of `block_windows` neighbouring windows (a column block),
-so one unit of work reads, predicts and blends a bounded ``window x tile-width`` piece of
-the scene whatever its size. Tiles are predicted in order (strip by strip, left to right,
-or in parallel) and blended by the driver, which carries only the overlapping margins
-(`overlap` columns to the next tile, `overlap` rows to the next strip).
+The scene's columns are cut into *bands* of `band_cols` output columns. A *tile* is the
+part of one strip that one band needs: every window of the strip that touches the band's
+columns (so the windows at a band's edges are predicted for both bands it touches). A
+tile therefore holds every prediction its band's pixels get from that strip, and bands
+never exchange anything: tiles are predicted band by band, top to bottom, and blended by
+the driver, which carries only the `overlap` rows of one band to its next strip. Reads,
+model inputs, outputs and carries are all bounded by the band, whatever the scene's width
+and height.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Windows per column block by default: a tile of 16 windows of 256 px with 64 px of
-# overlap is 3136 px wide, whatever the scene's width.
-DEFAULT_BLOCK_WINDOWS = 16
+# Output columns per band by default: a multiple of 256 (output tiles of 256 px are then
+# each written by one band). The windows predicted twice, where bands meet, add about
+# one window in eight (256 px windows, 64 px overlap); wider bands add fewer, but hold
+# more memory.
+DEFAULT_BAND_COLS = 2048
 
 
 def axis_origins(length: int, window: int, overlap: int) -> np.ndarray:
@@ -85,7 +90,7 @@ def reflect_index(index: np.ndarray, length: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class StripPlan:
-    """Where the windows of a scene go and which scene pixels each strip reads.
+    """Where the windows of a scene go and which scene pixels each tile reads.
 
     Attributes:
         height: scene rows.
@@ -94,7 +99,7 @@ class StripPlan:
         overlap: window overlap (pixels).
         row_origins: (n_strips,) first padded row of each strip.
         col_origins: (n_cols,) first padded column of each window within a strip.
-        block_windows: windows per column block (tile); the last block may hold fewer.
+        band_cols: output columns per band (the last band may hold fewer).
     """
 
     height: int
@@ -103,7 +108,7 @@ class StripPlan:
     overlap: int
     row_origins: np.ndarray
     col_origins: np.ndarray
-    block_windows: int = DEFAULT_BLOCK_WINDOWS
+    band_cols: int = DEFAULT_BAND_COLS
 
     @classmethod
     def for_scene(
@@ -112,16 +117,11 @@ class StripPlan:
         width: int,
         window: int,
         overlap: int,
-        block_windows: int = DEFAULT_BLOCK_WINDOWS,
+        band_cols: int = DEFAULT_BAND_COLS,
     ) -> StripPlan:
-        """The plan for an H x W scene (any size, including smaller than one window).
-
-        `block_windows` (>= 2, so that every tile finishes some columns) sets the tile width.
-        """
-        if block_windows < 2:
-            raise ValueError(
-                f"`block_windows >= 2` must hold, but got (block_windows={block_windows})"
-            )
+        """The plan for an H x W scene (any size, including smaller than one window)."""
+        if band_cols < 1:
+            raise ValueError(f"`band_cols >= 1` must hold, but got (band_cols={band_cols})")
         return cls(
             height=height,
             width=width,
@@ -129,7 +129,7 @@ class StripPlan:
             overlap=overlap,
             row_origins=axis_origins(height, window, overlap),
             col_origins=axis_origins(width, window, overlap),
-            block_windows=block_windows,
+            band_cols=band_cols,
         )
 
     @property
@@ -144,47 +144,43 @@ class StripPlan:
 
     @property
     def n_windows(self) -> int:
-        """Number of windows over the whole scene."""
-        return len(self.row_origins) * len(self.col_origins)
+        """Number of windows predicted over the whole scene (those where bands meet twice)."""
+        return len(self.row_origins) * sum(len(self.block_origins(j)) for j in range(self.n_blocks))
 
     @property
     def n_blocks(self) -> int:
-        """Column blocks (tiles) per strip."""
-        return math.ceil(len(self.col_origins) / self.block_windows)
+        """Column bands: tiles per strip."""
+        return math.ceil(self.width / self.band_cols)
 
     @property
     def n_tiles(self) -> int:
-        """Tiles over the whole scene: strips x column blocks."""
+        """Tiles over the whole scene: strips x bands."""
         return self.n_strips * self.n_blocks
 
     def tiles(self) -> list[tuple[int, int]]:
-        """Every (strip, block) in prediction order: strip by strip, left to right."""
-        return [(k, j) for k in range(self.n_strips) for j in range(self.n_blocks)]
+        """Every (strip, band) in prediction order: band by band, each top to bottom."""
+        return [(k, j) for j in range(self.n_blocks) for k in range(self.n_strips)]
+
+    def finished_cols(self, j: int) -> tuple[int, int]:
+        """Scene columns ``[start, stop)`` of band `j`: what its tiles finish."""
+        start = j * self.band_cols
+        return start, min(start + self.band_cols, self.width)
 
     def block_origins(self, j: int) -> np.ndarray:
-        """Padded column origins of the windows of column block `j`."""
-        return self.col_origins[j * self.block_windows : (j + 1) * self.block_windows]
+        """Padded column origins of the windows band `j` needs: all that touch its columns."""
+        c0, c1 = self.finished_cols(j)
+        o = self.col_origins
+        return o[(o < c1) & (o + self.window > c0)]
 
     def block_span(self, j: int) -> tuple[int, int]:
-        """Padded columns ``[x0, x1)`` covered by the windows of column block `j`."""
+        """Padded columns ``[x0, x1)`` covered by the windows of band `j`."""
         origins = self.block_origins(j)
         return int(origins[0]), int(origins[-1]) + self.window
 
     def block_cols(self, j: int) -> np.ndarray:
-        """Scene columns read by column block `j`, reflected into range: (x1 - x0,) int64."""
+        """Scene columns read by band `j`, reflected into range: (x1 - x0,) int64."""
         x0, x1 = self.block_span(j)
         return reflect_index(np.arange(x0, x1), self.width)
-
-    def finished_cols(self, j: int) -> tuple[int, int]:
-        """Scene columns ``[start, stop)`` of a strip that no block after `j` touches.
-
-        The column analogue of `finished_rows`: block j finishes the columns from its first
-        window's origin up to the next block's, the last block everything to the scene's
-        end; the reflection margins are clipped away.
-        """
-        x0, x1 = self.block_span(j)
-        end = x1 if j == self.n_blocks - 1 else int(self.block_origins(j + 1)[0])
-        return max(x0, 0), min(end, self.width)
 
     @property
     def padded_width(self) -> int:
