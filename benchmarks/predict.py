@@ -172,7 +172,8 @@ def child(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     if args.child in ("windowed", "strips"):
         predict_scene(predict_fn, src, out, bands=BANDS, normalize=normalize, window=args.window,
-                      overlap=args.overlap, batch_size=args.batch_size)  # fmt: skip
+                      overlap=args.overlap, batch_size=args.batch_size,
+                      overwrite=True)  # fmt: skip  # repeats write the same temporary map
     elif args.child == "naive":
         naive_predict(predict_fn, normalize, src, out, args)
     seconds = time.perf_counter() - start
