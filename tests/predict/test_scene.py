@@ -12,6 +12,7 @@ from affine import Affine
 
 from floodlab.errors import DataError
 from floodlab.predict.scene import OUTPUT_NODATA, predict_scene, rgb_path_for
+from floodlab.predict.scene_io import SceneWriter
 
 
 class ConvPredict:
@@ -182,6 +183,21 @@ def test_a_scene_cut_into_column_bands_gives_the_one_band_map(
     np.testing.assert_allclose(banded_rgb, one_rgb, atol=1e-6)
     assert (banded_map[:, 100:140, 200:800] == OUTPUT_NODATA).all()
     assert banded_size <= 1.02 * one_size
+
+
+def test_the_writer_refuses_column_bands_out_of_order(tmp_path: Path) -> None:
+    # A band written at the wrong place would put flood pixels somewhere else on the map.
+    geo = {"crs": "EPSG:32631", "transform": Affine(10, 0, 0, 0, -10, 0)}
+    writer = SceneWriter(tmp_path / "map.tif", width=512, height=300, descriptions=["p"], **geo)
+    writer.write_rows(np.zeros((1, 200, 256), np.float32), col=0)
+    with pytest.raises(ValueError, match=r"rows at column 256 .* has 200 of 300 rows"):
+        writer.write_rows(np.zeros((1, 100, 256), np.float32), col=256)
+    writer.write_rows(np.zeros((1, 100, 256), np.float32), col=0)
+    with pytest.raises(RuntimeError, match="256 of 512 columns written"):
+        writer.commit()
+    writer.write_rows(np.ones((1, 300, 256), np.float32), col=256)
+    out, _ = read(writer.commit())
+    assert (out[0, :, :256] == 0).all() and (out[0, :, 256:] == 1).all()
 
 
 def test_compressed_full_width_strips_are_read_in_one_band(

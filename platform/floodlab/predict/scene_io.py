@@ -289,7 +289,7 @@ class SceneInputs:
 
 
 class SceneWriter:
-    """A float32 GeoTIFF written band by band, row block by row block, to a temporary name.
+    """A float32 GeoTIFF written in column bands, row block by row block, to a temporary name.
 
     `commit` renames it into place (converting to a Cloud-Optimised GeoTIFF first when
     asked); `discard` removes it. Nothing is left at the final path unless `commit` ran.
@@ -310,13 +310,13 @@ class SceneWriter:
         self.path, self.cog = Path(path), cog
         self.width, self.height, self.count = width, height, len(descriptions)
         self._tmp = self.path.with_name(f".{self.path.name}.partial")
-        # Rows of the current band not yet written: one row of its output tiles at most,
-        # filled in place (allocated for the widest band seen).
+        # Rows of the open column band not yet written: one row of its output tiles at
+        # most, filled in place (allocated for the widest column band seen).
         self._rows = np.empty((self.count, min(BLOCK, height), 0), dtype=np.float32)
-        self._col, self._band_width = 0, 0  # the current band's columns
-        self._filled = 0  # rows in the buffer
-        self._written = 0  # rows of the current band written
-        self._cols_done = 0  # columns of every band finished before it
+        self._cols_done = 0  # columns of the column bands finished: the open one starts here
+        self._band_width = 0  # columns of the open column band (0: none open)
+        self._written = 0  # rows of the open column band written
+        self._filled = 0  # rows of it in the buffer
         profile = {
             "driver": "GTiff",
             "dtype": "float32",
@@ -342,47 +342,47 @@ class SceneWriter:
             self._ds.update_tags(**tags)
 
     def write_rows(self, values: np.ndarray | Sequence[np.ndarray], col: int = 0) -> None:
-        """Append the next rows of the band starting at column `col`.
+        """Append the next rows of the column band that starts at column `col`.
 
-        `values` is (count, n, w) float32, or `count` (n, w) bands, NaN at nodata. Bands
-        come left to right, each from its first row to the scene's last (one band: whole
-        rows). A band's rows are gathered into one row of its output tiles and written
-        when it is complete (or the band ends), so with band edges on multiples of
-        `BLOCK` no compressed tile is ever rewritten (which would bloat the file), and at
-        most `BLOCK` rows of one band are held. Bands given one by one are copied
-        straight into that buffer, with no stacked copy of the rows.
+        `values` is (count, n, w) float32, or `count` (n, w) arrays, NaN at nodata.
+        Column bands come left to right, each from the first row to the last (a band as
+        wide as the file: whole rows). A column band's rows are gathered into one row of
+        its output tiles and written when that is complete (or the band ends), so with
+        band edges on multiples of `BLOCK` no compressed tile is ever rewritten (which
+        would bloat the file), and at most `BLOCK` rows of one band are held. Arrays
+        given one per output band are copied straight into that buffer, with no stacked
+        copy of the rows.
         """
-        bands = list(values)
-        n, width = bands[0].shape
-        if col != self._col or width != self._band_width:
-            if self._written or self._filled or col != self._cols_done:
-                raise ValueError(
-                    f"{self.path}: band at column {col} ({width} wide) before the band at "
-                    f"column {self._col} ended ({self._written} of {self.height} rows)"
-                )
-            self._col, self._band_width = col, width
-            if self._rows.shape[2] < width:
-                self._rows = np.empty((self.count, self._rows.shape[1], width), np.float32)
+        planes = list(values)
+        n, width = planes[0].shape
+        if col != self._cols_done or width != (self._band_width or width):
+            raise ValueError(
+                f"{self.path}: rows at column {col} ({width} wide) while the column band at "
+                f"column {self._cols_done} ({self._band_width} wide) has "
+                f"{self._written + self._filled} of {self.height} rows"
+            )
+        self._band_width = width
+        if self._rows.shape[2] < width:
+            self._rows = np.empty((self.count, self._rows.shape[1], width), np.float32)
         done = 0
         while done < n:
-            room = self._rows.shape[1] - self._filled
-            take = min(room, n - done)
-            for target, band in zip(self._rows, bands, strict=True):
+            take = min(self._rows.shape[1] - self._filled, n - done)
+            for target, plane in zip(self._rows, planes, strict=True):
                 rows = target[self._filled : self._filled + take, :width]
-                np.copyto(rows, band[done : done + take])
+                np.copyto(rows, plane[done : done + take])
                 rows[np.isnan(rows)] = OUTPUT_NODATA
             self._filled += take
             done += take
             if self._filled == self._rows.shape[1] or self._written + self._filled == self.height:
                 self._ds.write(
                     self._rows[:, : self._filled, :width],
-                    window=Window(self._col, self._written, width, self._filled),
+                    window=Window(self._cols_done, self._written, width, self._filled),
                 )
                 self._written += self._filled
                 self._filled = 0
-        if self._written == self.height:  # the band is complete
+        if self._written == self.height:  # the column band is complete
             self._cols_done += width
-            self._written, self._band_width, self._col = 0, 0, self._cols_done
+            self._band_width = self._written = 0
 
     def commit(self) -> Path:
         """Finish the file and move it to its final path (atomically)."""
