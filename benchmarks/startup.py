@@ -1,4 +1,4 @@
-"""Start-up cost of a training run: Ray Train vs a plain PyTorch process, phase by phase.
+"""Start-up cost of a training run and of a sweep trial: Ray vs a plain PyTorch process.
 
 Each variant runs in a fresh subprocess, as a command would, on the quickstart spec with
 one epoch:
@@ -6,15 +6,19 @@ one epoch:
 * ``plain``: imports, dataset, model and the loop (`floodlab.train.loop.fit`) in one
   process;
 * ``ray``: imports, floodlab's local Ray (`ensure_ray`), then `--runs` runs one after
-  the other through `floodlab.train.driver.train` (1 worker), as a sweep's trials are.
+  the other through `floodlab.train.driver.train` (1 worker);
+* ``trial_ray_train`` and ``trial_in_trial``: a sweep of `--runs` one-epoch trials, one at
+  a time (FIFO), each a 1-worker run: driven through Ray Train (``tune.in_trial=false``),
+  or trained in the Tune trial's own process (``tune.in_trial=true``, the default).
 
 Phases (seconds): ``imports`` (process start to floodlab imported), ``ray_init``, and per
-run ``to_first_step`` (the call to the first training step: for Ray, its controller, worker
-group, process-group set-up and the worker's data and model; for plain, data and model),
-``epoch`` and ``after_last_epoch`` (final files and worker-group shutdown). For Ray the
-first run and the median of the later ones are given apart: the first pays for cold
-caches. Prints one JSON line per variant and a ratio line (Ray's later runs'
-to-first-step over plain's):
+run ``to_first_step`` (the call to the first training step: for a run through Ray Train,
+its controller, worker group, process-group set-up and the worker's data and model; for
+plain, data and model; for a trial, from Tune starting the trial), ``epoch`` and
+``after_last_epoch`` (final files and worker-group shutdown; for a trial, until the next
+trial starts or the sweep ends). For Ray the first run and the median of the later ones are
+given apart: the first pays for cold caches. Prints one JSON line per variant and ratio
+lines (later runs' to-first-step over plain's; Ray Train trials' over in-trial ones'):
 
     .venv/bin/python benchmarks/startup.py [--runs 3]
 """
@@ -102,11 +106,51 @@ def child(variant: str, started: float, root: str, runs: int) -> dict[str, Any]:
     ensure_ray()
     out["ray_init"] = round(time.time() - t0, 2)
     out["runs"] = []
+    if variant.startswith("trial_"):
+        out["runs"] = _trials(spec, store, in_trial=variant == "trial_in_trial", runs=runs)
+        return out
     for _ in range(runs):
         call = time.time()
         result = train(spec, workers=1)
         out["runs"].append(_phases(call, result.run.read_metrics(), time.time()))
     return out
+
+
+def _trials(spec: Any, store: Any, *, in_trial: bool, runs: int) -> list[dict[str, float]]:
+    """Phases of each trial of a FIFO sweep of `runs` one-epoch trials, one at a time."""
+    from floodlab.specs import with_values
+    from floodlab.tracking import RunDir
+    from floodlab.tune.tuner import run_sweep
+
+    tune = {
+        "space": {"optim.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}},
+        "num_trials": runs,
+        "max_concurrent": 1,
+        "scheduler": {"kind": "fifo"},
+        "evaluate_defaults": False,
+        "in_trial": in_trial,
+    }
+    spec = with_values(spec, {"tune": tune}, "benchmark")
+    started: dict[str, float] = {}
+
+    def progress(p: Any) -> None:
+        if p.event == "start":
+            started.setdefault(p.trial_id, time.time())
+
+    result = run_sweep(spec, progress=progress, store=store)
+    ended = time.time()
+    order = sorted(started, key=started.get)  # type: ignore[arg-type]
+    phases = []
+    for i, trial_id in enumerate(order):
+        records = RunDir(result.sweep_dir / "trials" / trial_id).read_metrics()
+        until = started[order[i + 1]] if i + 1 < len(order) else ended
+        phases.append(_phases(started[trial_id], records, until))
+    return phases
+
+
+def _later(runs: list[dict[str, float]], key: str) -> float:
+    """Median of `key` over the runs after the first (the first when there is one only)."""
+    return round(statistics.median(r[key] for r in (runs[1:] or runs)), 2)
 
 
 def main() -> None:
@@ -124,27 +168,40 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="floodlab-bench-startup-") as tmp:
         ensure_store(_spec(tmp).data)  # convert once, outside the measurements
-        for variant in ("plain", "ray"):
+        for variant in ("plain", "ray", "trial_ray_train", "trial_in_trial"):
             cmd = [sys.executable, __file__, "--runs", str(args.runs)]
             cmd += ["--child", variant, repr(time.time()), tmp]
             done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
             results[variant] = json.loads(done.stdout.strip().splitlines()[-1])
             print(json.dumps({"benchmark": "startup", **results[variant]}))
     ray_runs = results["ray"]["runs"]
-    later = ray_runs[1:] or ray_runs
-    ray_first = statistics.median(r["to_first_step"] for r in later)
+    ray_first = _later(ray_runs, "to_first_step")
     plain_first = results["plain"]["runs"][0]["to_first_step"]
     print(
         json.dumps(
             {
                 "benchmark": "startup_ratio",
-                "ray_to_first_step_s": round(ray_first, 2),
+                "ray_to_first_step_s": ray_first,
                 "ray_first_run_to_first_step_s": ray_runs[0]["to_first_step"],
-                "ray_after_last_epoch_s": round(
-                    statistics.median(r["after_last_epoch"] for r in later), 2
-                ),
+                "ray_after_last_epoch_s": _later(ray_runs, "after_last_epoch"),
                 "plain_to_first_step_s": plain_first,
                 "ratio": round(ray_first / plain_first, 2) if plain_first > 0 else None,
+            }
+        )
+    )
+    train_runs = results["trial_ray_train"]["runs"]
+    own_runs = results["trial_in_trial"]["runs"]
+    through, own = _later(train_runs, "to_first_step"), _later(own_runs, "to_first_step")
+    print(
+        json.dumps(
+            {
+                "benchmark": "trial_startup_ratio",
+                "ray_train_trial_to_first_step_s": through,
+                "in_trial_to_first_step_s": own,
+                "ray_train_trial_after_last_epoch_s": _later(train_runs, "after_last_epoch"),
+                "in_trial_after_last_epoch_s": _later(own_runs, "after_last_epoch"),
+                "in_trial_over_plain": round(own / plain_first, 2) if plain_first > 0 else None,
+                "ratio": round(through / own, 2) if own > 0 else None,
             }
         )
     )

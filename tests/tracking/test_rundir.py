@@ -116,6 +116,28 @@ def test_best_and_latest_checkpoint_follow_scores(tmp_path):
     assert load_checkpoint(run.best_checkpoint())["loop"]["epoch"] == 2
 
 
+@pytest.mark.parametrize(
+    ("mode", "scores", "kept"),
+    [
+        ("max", (0.3, 0.9, 0.5, 0.4), {2, 3, 4}),  # the two best and the latest
+        ("min", (0.3, 0.9, 0.5, 0.4), {1, 4}),  # the latest is among the best two
+        ("max", (float("nan"), 0.2, None, 0.1), {2, 4}),  # unscored rank last
+    ],
+)
+def test_pruning_keeps_the_best_and_the_latest_checkpoint(tmp_path, mode, scores, kept):
+    run = RunDir.create(tmp_path, "e", "r")
+    for epoch, score in enumerate(scores, start=1):
+        meta = {"epoch": epoch, "metric": "val/iou", "mode": mode, "score": score}
+        write_checkpoint(run.checkpoints_dir / checkpoint_dir_name(epoch), _state(epoch), meta)
+    gone = run.prune_checkpoints(2)
+    assert {c["epoch"] for c in run.checkpoints()} == kept
+    assert len(gone) == len(scores) - len(kept)
+    # Nothing of a deleted checkpoint stays behind.
+    assert sorted(p.name for p in run.checkpoints_dir.iterdir()) == [
+        checkpoint_dir_name(e) for e in sorted(kept)
+    ]
+
+
 def test_only_complete_checkpoints_count(tmp_path):
     run = RunDir.create(tmp_path, "e", "r")
     write_checkpoint(run.checkpoints_dir / checkpoint_dir_name(1), _state(1), {"epoch": 1})

@@ -25,9 +25,19 @@ def _tune(*overrides: str) -> TuneSpec:
 
 
 def test_concurrency_leaves_room_for_every_running_trials_workers() -> None:
-    # 1 CPU for the trial + 1 worker x 1 CPU: 8 CPUs run 4 trials at once.
+    # One worker trains in the trial's own process: 1 CPU per trial, 8 at once on 8 CPUs.
     plan = plan_resources(_spec(), {"CPU": 8.0})
-    assert (plan.cpus_per_trial, plan.max_concurrent) == (2.0, 4)
+    assert (plan.cpus_per_trial, plan.max_concurrent, plan.in_trial) == (1.0, 8, True)
+    assert plan.trial_resources() == {"cpu": 1.0}
+    # Through Ray Train: 1 CPU for the trial + 1 worker x 1 CPU: 4 trials at once.
+    plan = plan_resources(_spec("tune.in_trial=false"), {"CPU": 8.0})
+    assert (plan.cpus_per_trial, plan.max_concurrent, plan.in_trial) == (2.0, 4, False)
+    # tune.in_trial=auto (the default) trains in the trial on floodlab's own local Ray only;
+    # on a cluster a lost node would end the trial, so Ray Train drives it there.
+    assert not plan_resources(_spec(), {"CPU": 8.0}, local_ray=False).in_trial
+    assert plan_resources(_spec("tune.in_trial=true"), {"CPU": 8.0}, local_ray=False).in_trial
+    # Several workers always train through Ray Train.
+    assert not plan_resources(_spec("trainer.num_workers=2"), {"CPU": 8.0}).in_trial
     # 1 + 2 x 1.5 = 4 CPUs per trial.
     plan = plan_resources(
         _spec("trainer.num_workers=2", "trainer.cpus_per_worker=1.5"), {"CPU": 8.0}
@@ -37,11 +47,16 @@ def test_concurrency_leaves_room_for_every_running_trials_workers() -> None:
     assert plan_resources(_spec("tune.max_concurrent=3"), {"CPU": 64.0}).max_concurrent == 3
     assert plan_resources(_spec("tune.num_trials=2"), {"CPU": 64.0}).max_concurrent == 2
     # Asking for more than fits is capped (admitting them would starve the workers).
-    assert plan_resources(_spec("tune.max_concurrent=10"), {"CPU": 8.0}).max_concurrent == 4
+    capped = _spec("tune.max_concurrent=10", "tune.in_trial=false")
+    assert plan_resources(capped, {"CPU": 8.0}).max_concurrent == 4
 
 
 def test_gpus_bound_concurrency_and_a_trial_that_cannot_fit_is_a_clear_error() -> None:
     plan = plan_resources(_spec("trainer.use_gpu=true"), {"CPU": 32.0, "GPU": 2.0})
+    assert (plan.trial_resources(), plan.max_concurrent) == ({"cpu": 1.0, "gpu": 1.0}, 2)
+    plan = plan_resources(
+        _spec("trainer.use_gpu=true", "tune.in_trial=false"), {"CPU": 32.0, "GPU": 2.0}
+    )
     assert (plan.worker_gpus, plan.max_concurrent) == (1.0, 2)
     with pytest.raises(ClusterError, match="num_workers"):
         plan_resources(_spec("trainer.num_workers=4"), {"CPU": 4.0})

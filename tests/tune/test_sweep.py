@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -56,8 +57,22 @@ def _hparams_by_run(sweep_dir: Path) -> dict[str, dict[str, object]]:
     return sessions
 
 
+def _trial_pids(sweep_dir: Path) -> dict[str, int]:
+    """Trial id -> the process Tune ran the trial in (from Tune's own result files)."""
+    pids: dict[str, int] = {}
+    for path in sweep_dir.rglob("result.json"):
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            pids[row["trial_id"]] = row["pid"]
+    return pids
+
+
+@pytest.mark.parametrize("in_trial", [True, False], ids=["in_trial", "ray_train"])
 def test_flora_asha_sweep_trains_every_trial_and_exports_the_best(
-    sweep_spec: Callable[..., ExperimentSpec], ray_session: object, tmp_path: Path
+    sweep_spec: Callable[..., ExperimentSpec],
+    ray_session: object,
+    tmp_path: Path,
+    in_trial: bool,
 ) -> None:
     spec = sweep_spec(
         "sweep_flora.yaml",
@@ -65,6 +80,7 @@ def test_flora_asha_sweep_trains_every_trial_and_exports_the_best(
         "tune.num_trials=3",
         "tune.evaluate_defaults=false",
         "tune.scheduler={kind: asha, grace_period: 1, reduction_factor: 2}",
+        f"tune.in_trial={str(in_trial).lower()}",
     )
     events: list[str] = []
     result = run_sweep(spec, progress=lambda p: events.append(p.event))
@@ -72,16 +88,24 @@ def test_flora_asha_sweep_trains_every_trial_and_exports_the_best(
     assert not result.interrupted and len(result.records) == 3
     assert {r.status for r in result.records} <= {res.TERMINATED, res.PRUNED}, result.records
     assert events.count("start") == 3 and "result" in events
+    pids = _trial_pids(result.sweep_dir)
     for r in result.records:
         run = result.sweep_dir / r.run_dir
-        # Each trial was a Ray Train run: rank 0 wrote its metrics, Ray kept its checkpoint.
+        # Rank 0 wrote the trial's metrics and checkpoints: in the trial's own process, or
+        # in a Ray Train worker of its own.
         assert (run / "spec.yaml").is_file() and (run / "metrics.jsonl").is_file()
-        assert any((run / "checkpoints").rglob("checkpoint.pt")), run
+        rank0 = json.loads((run / "workers" / "rank0.json").read_text())
+        assert (rank0["pid"] == pids[r.trial_id]) is in_trial, (rank0, pids)
+        # trainer.keep_checkpoints=1: the best checkpoint and the latest stay, either way.
+        trial_run = RunDir(run)
+        kept = trial_run.checkpoints()
+        scores = {m["epoch"]: m["val/iou"] for m in trial_run.read_metrics()}
+        best = max(scores, key=lambda e: (scores[e], e))
+        assert {c["epoch"] for c in kept} == {best, max(scores)}, (kept, scores)
         assert 1 <= r.epochs <= 2 and math.isfinite(r.final["val/iou"])
         assert load_spec(run / "spec.yaml").loss.seg.dice == r.params["loss.seg.dice"]
         assert ("model.fusion.gate_init" in r.params) == (r.params["model.fusion.film"] is True)
         # curves.png shows every epoch the trial ran, pruned or not.
-        trial_run = RunDir(run)
         expected = tmp_path / f"{r.trial_id}.png"
         plot_curves(trial_run.read_metrics(), expected, title=trial_run.name)
         assert trial_run.curves_path.read_bytes() == expected.read_bytes(), r.status

@@ -33,6 +33,8 @@ def local_num_cpus() -> int:
 
 
 LOOPBACK = "127.0.0.1"
+# Set once this process started its own local Ray (`own_local_ray`).
+_started_local = False
 
 
 def is_loopback(host: str) -> bool:
@@ -129,9 +131,19 @@ def start_local_ray(*, num_cpus: int | None = None, env_vars: dict[str, str] | N
             # Oversubscribed logical CPUs are deliberate here; see `ray_output`.
             _system_config={"worker_maximum_startup_concurrency": startup_concurrency(cpus)},
         )
+    global _started_local
+    _started_local = True
     node_ip = ray.util.get_node_ip_address()
     if not is_loopback(node_ip):
         log.warning("the local Ray listens on %s, not only on loopback", node_ip)
+
+
+def own_local_ray() -> bool:
+    """Whether this process is connected to a local Ray it started (`start_local_ray`):
+    one machine, no node to lose."""
+    import ray
+
+    return _started_local and ray.is_initialized()
 
 
 def ensure_ray(address: str | None = None, *, num_cpus: int | None = None) -> dict[str, float]:

@@ -131,6 +131,10 @@ class TuneSpec(StrictModel):
     evaluate_defaults: bool = Field(
         True, description="Evaluate the spec's own values as the first trial."
     )
+    in_trial: Literal["auto"] | bool = Field(
+        "auto",
+        description="true: a trial whose run has one training worker (trainer.num_workers=1) trains in the Tune trial's own process: no Ray Train controller, worker actor or process group to start, seconds less per trial; a failure is retried trainer.max_failures times from the last checkpoint, but a trial whose process is lost (its node gone) ends as an error. false: every trial trains through Ray Train, which restarts lost workers elsewhere. auto: true on floodlab's own local Ray (one machine), false on a cluster.",
+    )
 
     @model_validator(mode="after")
     def _checks(self) -> TuneSpec:

@@ -96,15 +96,34 @@ def remote_checkpoints(url: str) -> list[dict[str, Any]]:
     return sorted(out, key=lambda c: c["epoch"])
 
 
+def ranked(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`found` (oldest first) best first: by score, then the later epoch.
+
+    The score's mode (max/min) comes from the newest scored checkpoint; unscored (or NaN)
+    checkpoints rank last, the latest of them first.
+    """
+    scored = [c for c in found if _score(c) is not None]
+    sign = -1.0 if scored and scored[-1].get("mode", "max") == "min" else 1.0
+
+    def key(c: dict[str, Any]) -> tuple[bool, float, int]:
+        score = _score(c)
+        return score is not None, sign * score if score is not None else 0.0, c["epoch"]
+
+    return sorted(found, key=key, reverse=True)
+
+
+def _score(c: dict[str, Any]) -> float | None:
+    score = c.get("score")
+    if isinstance(score, bool) or not isinstance(score, int | float) or score != score:
+        return None
+    return float(score)
+
+
 def best_of(found: list[dict[str, Any]]) -> Path | str:
     """The checkpoint file (or URL) with the best score among `found` (at least one, oldest first).
 
     The score's mode (max/min) comes from the newest scored checkpoint; among equal scores
     the later epoch wins; without any score, the latest checkpoint.
     """
-    scored = [c for c in found if isinstance(c.get("score"), int | float)]
-    if not scored:
-        return found[-1]["path"]
-    sign = -1.0 if scored[-1].get("mode", "max") == "min" else 1.0
-    best = max(scored, key=lambda c: (sign * float(c["score"]), c["epoch"]))
-    return best["path"]
+    path: Path | str = ranked(found)[0]["path"]
+    return path

@@ -39,7 +39,13 @@ from typing import TYPE_CHECKING, Any
 from floodlab.errors import FloodlabError
 from floodlab.io import atomic_write_text, json_safe, read_json_object, write_json
 from floodlab.storage import Location, join
-from floodlab.tracking.checkpoint_dirs import best_of, complete_checkpoints, remote_checkpoints
+from floodlab.tracking.checkpoint_dirs import (
+    CHECKPOINT_META,
+    best_of,
+    complete_checkpoints,
+    ranked,
+    remote_checkpoints,
+)
 from floodlab.tracking.folder import LATEST, ExperimentFolder, Subpath, _child, check_root
 
 if TYPE_CHECKING:
@@ -251,6 +257,25 @@ class RunDir(ExperimentFolder):
         found = self.checkpoints()
         return found[-1]["path"] if found else None
 
+    def prune_checkpoints(self, keep: int) -> list[Location]:
+        """Delete complete checkpoints beyond the `keep` best, as Ray Train does for its runs.
+
+        The best rank by score (`floodlab.tracking.checkpoint_dirs.ranked`); the latest is
+        kept whatever its score, since a restart continues from it. Each checkpoint's
+        metadata goes first, so one deleted halfway is never taken for complete.
+
+        Returns:
+            The checkpoint files (or URLs) deleted.
+        """
+        found = self.checkpoints()
+        kept = {c["epoch"] for c in ranked(found)[:keep]}
+        if found:
+            kept.add(found[-1]["epoch"])
+        gone = [c["path"] for c in found if c["epoch"] not in kept]
+        for path in gone:
+            _delete_checkpoint(path)
+        return gone
+
     def best_checkpoint(self) -> Location:
         """The checkpoint file with the best score (`trainer.checkpoint_metric`).
 
@@ -266,6 +291,24 @@ class RunDir(ExperimentFolder):
                 "first epoch); train it with `floodlab train <spec>` or pick another run"
             )
         return best_of(found)
+
+
+def _delete_checkpoint(path: Location) -> None:
+    """Delete one checkpoint directory (given its checkpoint file), metadata first."""
+    import shutil
+
+    from floodlab.storage import filesystem, is_remote, local_path, storage_errors
+
+    if not is_remote(path):
+        folder = local_path(path).parent
+        (folder / CHECKPOINT_META).unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    url = str(path).rsplit("/", 1)[0]
+    with storage_errors(url, "delete an old checkpoint"):
+        fs, root = filesystem(url)
+        fs.rm(f"{root}/{CHECKPOINT_META}")
+        fs.rm(root, recursive=True)
 
 
 def _hash_of(spec: ExperimentSpec) -> str:

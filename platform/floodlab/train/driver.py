@@ -121,38 +121,19 @@ def build_trainer(
     Returns:
         The trainer; `fit()` runs it.
     """
-    import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    resources = dict(ray.cluster_resources())
+    config = worker_config(
+        spec, run, store=store, resume_from=resume_from, hparams=hparams, mark_latest=mark_latest
+    )
     t = spec.trainer
-    use_gpu = resolve_use_gpu(spec, resources)
-    cpu_fit(spec, resources)
-    if not run.spec_path.is_file() or run.read_spec() != spec:
-        run.write_spec(spec)
-    run.push()  # a run on object storage: its spec and normalisation at its URL first
-    if hparams is None and spec.tune is not None:
-        hparams = list(spec.tune.space)
-    # Relative paths in the spec mean "relative to where the driver runs"; workers may
-    # start elsewhere, so they get absolute ones (the spec itself, and its hash, stay as written).
-    config = {
-        "spec": spec_to_dict(spec),
-        "run_dir": str(run.location),
-        "store": absolute(store),
-        "runs_root": absolute(spec.logging.root),
-        "resume_from": str(resume_from) if resume_from else None,
-        "hparams": hparams,
-        "cpus_per_worker": t.cpus_per_worker,
-        "fault": os.environ.get(FAULT_ENV),
-        "mark_latest": mark_latest,
-    }
     return TorchTrainer(
         train_fn_per_worker,
         train_loop_config=config,
         scaling_config=ScalingConfig(
             num_workers=t.num_workers,
-            use_gpu=use_gpu,
+            use_gpu=config["use_gpu"],
             resources_per_worker={"CPU": t.cpus_per_worker},
         ),
         run_config=RunConfig(
@@ -167,6 +148,74 @@ def build_trainer(
             callbacks=callbacks or [],
         ),
     )
+
+
+def worker_config(
+    spec: ExperimentSpec,
+    run: RunDir,
+    *,
+    store: Location,
+    resume_from: Location | None = None,
+    hparams: list[str] | None = None,
+    mark_latest: bool = True,
+) -> dict[str, Any]:
+    """What every rank of a run is given (`floodlab.train.worker.run_worker`), once the
+    cluster is checked and the run's spec written (Ray must be initialised).
+
+    Raises:
+        ClusterError: the run does not fit on the cluster.
+    """
+    import ray
+
+    resources = dict(ray.cluster_resources())
+    t = spec.trainer
+    use_gpu = resolve_use_gpu(spec, resources)
+    cpu_fit(spec, resources)
+    if not run.spec_path.is_file() or run.read_spec() != spec:
+        run.write_spec(spec)
+    run.push()  # a run on object storage: its spec and normalisation at its URL first
+    if hparams is None and spec.tune is not None:
+        hparams = list(spec.tune.space)
+    # Relative paths in the spec mean "relative to where the driver runs"; workers may
+    # start elsewhere, so they get absolute ones (the spec itself, and its hash, stay as written).
+    return {
+        "spec": spec_to_dict(spec),
+        "run_dir": str(run.location),
+        "store": absolute(store),
+        "runs_root": absolute(spec.logging.root),
+        "resume_from": str(resume_from) if resume_from else None,
+        "hparams": hparams,
+        "cpus_per_worker": t.cpus_per_worker,
+        "fault": os.environ.get(FAULT_ENV),
+        "mark_latest": mark_latest,
+        "use_gpu": use_gpu,
+    }
+
+
+def train_in_trial(
+    spec: ExperimentSpec,
+    run: RunDir,
+    *,
+    store: Location,
+    resume_from: Location | None,
+    to_tune: Callable[[dict[str, Any]], None],
+) -> None:
+    """Train one run in this process: a sweep trial of one worker (`tune.in_trial`).
+
+    The same run as a one-worker `build_trainer` run (files, checkpoints, best-k kept),
+    without Ray Train's controller, worker actor and process group. Not retried here.
+
+    Args:
+        spec: the trial's spec.
+        run: the trial's run directory.
+        store: the spec's store, prepared by the sweep's driver.
+        resume_from: a checkpoint file to continue from when the run has none of its own.
+        to_tune: hands each epoch's metrics to Tune.
+    """
+    from floodlab.train.worker import train_in_process
+
+    config = worker_config(spec, run, store=store, resume_from=resume_from, mark_latest=False)
+    train_in_process(config, to_tune)
 
 
 def ray_storage(run: ExperimentFolder) -> dict[str, Any]:

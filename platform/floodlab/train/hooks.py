@@ -1,9 +1,10 @@
-"""The loop hooks of one Ray Train rank: report every epoch; rank 0 also writes the run.
+"""The loop hooks of one rank: report every epoch; rank 0 also writes the run.
 
 Rank 0 writes each checkpoint, complete, straight into Ray's storage for the run
 (``<run>/checkpoints/epoch_NNNN/``, atomically: `floodlab.tracking.checkpoint.write_checkpoint`)
-and then reports it to Ray with ``NO_UPLOAD``, which only registers it; every rank reports
-its epoch record. Rank 0 alone writes metrics.jsonl, summary.json, TensorBoard events and
+and then reports it through its runtime (`floodlab.train.runtime`): to Ray Train with
+``NO_UPLOAD``, which only registers it, or, in a sweep trial's own process, keeping the best
+checkpoints as Ray Train would; every rank reports its epoch record. Rank 0 alone writes metrics.jsonl, summary.json, TensorBoard events and
 curves.png (redrawn after every epoch in a background thread, complete at the end:
 `floodlab.tracking.curves.CurvesPainter`), and logs each epoch record to the run's MLflow run
 when the driver recorded one in the run directory (``mlflow.json``).
@@ -43,6 +44,7 @@ from floodlab.tracking.curves import CurvesPainter
 from floodlab.tracking.mlflow_runs import MlflowSink
 from floodlab.tracking.rundir import WORKERS_DIR, RunDir
 from floodlab.tracking.tensorboard import TensorBoardWriter
+from floodlab.train.runtime import Runtime
 from floodlab.train.state import LoopState
 from floodlab.train.step import move_batch, unwrapped
 
@@ -86,7 +88,7 @@ def hparams_of(spec: ExperimentSpec, paths: list[str] | None = None) -> dict[str
 
 
 class WorkerHooks:
-    """Loop hooks of one Ray Train rank: report every epoch; rank 0 also writes the run."""
+    """Loop hooks of one rank: report every epoch; rank 0 also writes the run."""
 
     def __init__(
         self,
@@ -99,9 +101,12 @@ class WorkerHooks:
         start: LoopState,
         hparams: list[str] | None,
         fault: tuple[int, int, str] | None,
+        *,
+        runtime: Runtime,
         mark_latest: bool = True,
     ):
         self.spec, self.run, self.rank, self.task = spec, run, rank, task
+        self.runtime = runtime
         self.panel_batch, self.device = panel_batch, device
         self.hparam_paths = hparams
         self.fault = fault
@@ -140,8 +145,6 @@ class WorkerHooks:
         final: bool,
     ) -> None:
         """Write (rank 0), report (every rank), optionally inject the test fault."""
-        import ray.train
-
         epoch = state.epoch
         if self.rank == 0:
             self.run.append_metrics(record)
@@ -165,38 +168,28 @@ class WorkerHooks:
                     self._panels(state.global_step)
                 self.tb.flush()
         metrics = {k: v for k, v in record.items() if isinstance(v, int | float)}
-        if checkpoint is None:
-            self._maybe_fault(epoch, "before_report")
-            ray.train.report(metrics)
-        else:
-            ckpt = None
-            if self.rank == 0:
-                t = self.spec.trainer
-                folder = self.run.checkpoints_dir / checkpoint_dir_name(epoch)
-                write_checkpoint(
-                    folder,
-                    checkpoint(),
-                    {
-                        "epoch": epoch,
-                        "global_step": state.global_step,
-                        "metric": t.checkpoint_metric,
-                        "mode": t.checkpoint_mode,
-                        "score": record.get(t.checkpoint_metric),
-                        "metrics": metrics,
-                    },
-                )
-                ckpt = self._persist(folder)
-                if not self.marked_latest:
-                    # The run is usable from its first checkpoint on.
-                    self.marked_latest = self.run.mark_latest()
-            self._maybe_fault(epoch, "before_report")
-            # Already in the run's storage: Ray registers it without copying.
-            ray.train.report(
-                metrics,
-                checkpoint=ckpt,
-                checkpoint_dir_name=checkpoint_dir_name(epoch),
-                checkpoint_upload_mode=ray.train.CheckpointUploadMode.NO_UPLOAD,
+        where: Path | str | None = None
+        if checkpoint is not None and self.rank == 0:
+            t = self.spec.trainer
+            folder = self.run.checkpoints_dir / checkpoint_dir_name(epoch)
+            write_checkpoint(
+                folder,
+                checkpoint(),
+                {
+                    "epoch": epoch,
+                    "global_step": state.global_step,
+                    "metric": t.checkpoint_metric,
+                    "mode": t.checkpoint_mode,
+                    "score": record.get(t.checkpoint_metric),
+                    "metrics": metrics,
+                },
             )
+            where = self._persist(folder)
+            if not self.marked_latest:
+                # The run is usable from its first checkpoint on.
+                self.marked_latest = self.run.mark_latest()
+        self._maybe_fault(epoch, "before_report")
+        self.runtime.report(metrics, epoch=epoch, checkpoint=where, saved=checkpoint is not None)
         if self.rank == 0:
             self._summary(state, record, final)
             if final and self.tb is not None:
@@ -204,28 +197,24 @@ class WorkerHooks:
                 self.tb.close()
             if self.run.home is not None:  # on object storage: this epoch's files to the URL
                 self.run.home.push(exclude=(WORKERS_DIR,))  # each rank pushes its own record
+        self.runtime.epoch_done(metrics)
         self._maybe_fault(epoch, "after_report")
         self._maybe_fault(epoch, "node")
 
     # -- helpers ----------------------------------------------------------------------------
-    def _persist(self, folder: Path) -> Any:
-        """The Ray checkpoint of a complete checkpoint directory rank 0 just wrote.
+    def _persist(self, folder: Path) -> Path | str:
+        """Where the complete checkpoint directory rank 0 just wrote lives for good.
 
-        A local run's directory is already in Ray's storage. A run on object storage
-        uploads it to Ray's storage (the run's URL + ``checkpoints/``) and drops the local
+        A local run's directory is already in the run (Ray's storage for it). A run on
+        object storage uploads it to the run's URL + ``checkpoints/`` and drops the local
         copy: checkpoints live only at the URL.
         """
-        import ray.train
-
         if self.run.home is None:
-            return ray.train.Checkpoint.from_directory(str(folder))
-        upload_checkpoint(folder, join(self.run.checkpoints_url, folder.name))
+            return folder
+        url = join(self.run.checkpoints_url, folder.name)
+        upload_checkpoint(folder, url)
         shutil.rmtree(folder, ignore_errors=True)
-        storage = ray.train.get_context().get_storage()
-        return ray.train.Checkpoint(
-            path=f"{storage.experiment_fs_path}/{folder.name}",
-            filesystem=storage.storage_filesystem,
-        )
+        return url
 
     @torch.no_grad()
     def _panels(self, step: int) -> None:

@@ -1,7 +1,9 @@
-"""The Ray Train per-worker function: shard the data, wrap the nets in DDP, run the loop.
+"""The per-worker function: shard the data, wrap the nets in DDP, run the loop.
 
-Every rank trains on a disjoint shard, reduces its losses/metrics with the others and calls
-`ray.train.report` once per epoch through its `floodlab.train.hooks.WorkerHooks`; rank 0
+It runs in each Ray Train worker (`train_fn_per_worker`) or, for a sweep trial of one
+worker, in the Tune trial's own process (`train_in_process`); `floodlab.train.runtime`
+holds what differs. Every rank trains on a disjoint shard, reduces its losses/metrics with
+the others and reports once per epoch through its `floodlab.train.hooks.WorkerHooks`; rank 0
 alone writes checkpoints, metrics.jsonl, summary.json, TensorBoard events, curves.png,
 normalization.json and progress.json (its place in the epoch, for the driver's bar).
 
@@ -20,6 +22,7 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -33,6 +36,7 @@ from floodlab.tracking.rundir import WORKERS_DIR, RunDir
 from floodlab.train.hooks import WorkerHooks, parse_fault
 from floodlab.train.loop import fit
 from floodlab.train.progress import ProgressLoader
+from floodlab.train.runtime import InTrialRuntime, RayTrainRuntime, Runtime
 from floodlab.train.state import LoopState
 
 log = logging.getLogger(__name__)
@@ -110,27 +114,48 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
     """Ray Train entry point of one rank (see `floodlab.train.driver.build_trainer`).
 
     Args:
-        config: ``spec`` (resolved spec dict), ``run_dir`` (a path, or the run's URL on
-            object storage), ``store`` (absolute store path or URL), ``runs_root`` (for a KD teacher), ``resume_from`` (checkpoint file or
-            None), ``hparams`` (searched paths or None), ``cpus_per_worker``, ``fault``.
+        config: see `run_worker`.
     """
-    import ray.train
-    import ray.train.torch
-    from ray.train.collective import broadcast_from_rank_zero
+    run_worker(config, RayTrainRuntime())
 
+
+def train_in_process(config: dict[str, Any], to_tune: Callable[[dict[str, Any]], None]) -> None:
+    """Train the run of `config` in this process, the only rank (a sweep trial of one
+    worker, `tune.in_trial`; see `floodlab.train.driver.train_in_trial`).
+
+    Args:
+        config: see `run_worker`; ``use_gpu`` picks the trial's GPU (cuda:0, the one Ray
+            gave the trial) or the CPU.
+        to_tune: hands each epoch's metrics to Tune, last in the epoch.
+    """
+    run = RunDir(config["run_dir"])
+    keep = validate_data(config["spec"], "<train config>").trainer.keep_checkpoints
+    device = torch.device("cuda:0" if config.get("use_gpu") else "cpu")
+    run_worker(config, InTrialRuntime(device, lambda: run.prune_checkpoints(keep), to_tune))
+
+
+def run_worker(config: dict[str, Any], runtime: Runtime) -> None:
+    """One rank's training: its data shard, task, resume point, loop hooks and loop.
+
+    Args:
+        config: ``spec`` (resolved spec dict), ``run_dir`` (a path, or the run's URL on
+            object storage), ``store`` (absolute store path or URL), ``runs_root`` (for a KD
+            teacher), ``resume_from`` (checkpoint file or None), ``hparams`` (searched
+            paths or None), ``cpus_per_worker``, ``fault``, ``mark_latest``, ``use_gpu``.
+        runtime: where this rank runs (a Ray Train worker, or a sweep trial's process).
+    """
     from floodlab.data.load.dataset import FloodDataset
     from floodlab.tasks import build_task, load_teacher
 
     spec = validate_data(config["spec"], "<train config>")
     run = RunDir(config["run_dir"])
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
+    rank, world = runtime.rank, runtime.world_size
     if rank == 0 and run.home is not None:
         # A run on object storage: this node's working copy catches up with the run's URL
         # (a restart may land on another node). Ranks' own records are read per rank.
         run.home.pull(exclude=(WORKERS_DIR,))
     torch.set_num_threads(max(1, int(config["cpus_per_worker"])))
-    device = ray.train.torch.get_device()
+    device = runtime.device
     t = spec.trainer
 
     # ---- data: disjoint shards of the training split, validation split by rank ----------
@@ -152,8 +177,8 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
         train_ds, sampler=sampler, drop_last=len(sampler) >= t.batch_size, **loader_kw
     )
     val_loader = DataLoader(Subset(val_ds, range(rank, len(val_ds), world)), **loader_kw)
-    train_loader = ray.train.torch.prepare_data_loader(train_loader, add_dist_sampler=False)
-    val_loader = ray.train.torch.prepare_data_loader(val_loader, add_dist_sampler=False)
+    train_loader = runtime.prepare_loader(train_loader)
+    val_loader = runtime.prepare_loader(val_loader)
 
     # ---- task: same init on every rank, DDP around every trainable net --------------------
     torch.manual_seed(spec.seed)
@@ -164,15 +189,14 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
     task.to(device)
     for name, net in list(task.nets.items()):
         if any(p.requires_grad for p in net.parameters()):
-            task.nets[name] = ray.train.torch.prepare_model(
-                net,
-                parallel_strategy_kwargs={"find_unused_parameters": task.find_unused_parameters},
+            task.nets[name] = runtime.prepare_model(
+                net, find_unused_parameters=task.find_unused_parameters
             )
 
     # ---- resume: the newest complete checkpoint (after a restart, or --resume) -------------
     # Rank 0 chooses, so every rank loads the same file.
     choice = resume_choice(run, config.get("resume_from")) if rank == 0 else None
-    chosen = broadcast_from_rank_zero(choice[0] if choice else None)
+    chosen = runtime.broadcast(choice[0] if choice else None)
     checkpoint = None
     if chosen is not None:
         checkpoint = choice[1] if choice is not None else load_checkpoint(chosen)
@@ -206,6 +230,7 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
         start,
         config.get("hparams"),
         fault,
+        runtime=runtime,
         mark_latest=bool(config.get("mark_latest", True)),
     )
     fit(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ from ray.train.v2._internal.execution.callback import ControllerCallback, Worker
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from floodlab.io import atomic_write_text
+from floodlab.tune.reporting import RequiredMetrics
 
 if TYPE_CHECKING:
     from ray.train import Checkpoint
@@ -33,11 +33,8 @@ LEDGER_FILE = ".ray_resources.json"
 
 
 class SweepReportCallback(TuneReportCallback):
-    """Rank 0's per-epoch metrics to Tune, always with the metrics the sweep needs.
-
-    Epochs without validation (``trainer.eval_every`` > 1) carry the last validated value
-    of each required metric; a metric the run never reports is sent as NaN (the trial is then
-    failed with a clear message when training ends) instead of stopping the whole sweep.
+    """Rank 0's per-epoch metrics to Tune, always with the metrics the sweep needs
+    (`floodlab.tune.reporting.RequiredMetrics`).
 
     Args:
         required: metrics every result must hold (objectives and the pruning metric).
@@ -45,8 +42,7 @@ class SweepReportCallback(TuneReportCallback):
 
     def __init__(self, required: list[str]):
         super().__init__()
-        self.required = list(required)
-        self.last: dict[str, float] = {}
+        self.metrics = RequiredMetrics(required)
 
     def after_report(
         self,
@@ -55,12 +51,7 @@ class SweepReportCallback(TuneReportCallback):
         checkpoint: Checkpoint | None,
     ) -> None:
         """Fill in required metrics, then hand the result to Tune."""
-        first = dict(metrics[0])
-        for key in self.required:
-            if key in first:
-                self.last[key] = first[key]
-            else:
-                first[key] = self.last.get(key, math.nan)
+        first = self.metrics.fill(metrics[0])
         super().after_report(run_context, [first, *metrics[1:]], checkpoint)
 
 

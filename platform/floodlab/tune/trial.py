@@ -1,4 +1,4 @@
-"""One sweep trial: a Tune function trainable that drives one Ray Train run, and its record."""
+"""One sweep trial: a Tune function trainable that trains one run, and its record."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ from floodlab.tune.space import apply_point
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
+
+    from floodlab.specs import ExperimentSpec
+    from floodlab.storage import Location
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +66,10 @@ def sweep_trial(
     launch_dir: str,
     store: str,
     trainer_factory: TrainerFactory | None = None,
+    in_trial: bool = False,
 ) -> None:
-    """Tune function trainable: build the trial's spec and run directory, drive one Train run.
+    """Tune function trainable: build the trial's spec and run directory, train its run
+    (in this process, `tune.in_trial`, else through Ray Train).
 
     Args:
         config: the point Optuna sampled (dotted spec path -> value).
@@ -72,15 +77,16 @@ def sweep_trial(
         sweep_dir: the sweep directory (absolute); the run goes to ``trials/<trial_id>/``.
         launch_dir: where the sweep was started; relative spec paths resolve against it.
         store: the spec's store, prepared once by the sweep's driver (`ensure_store`).
-        trainer_factory: builds the TorchTrainer; default `floodlab.train.driver.build_trainer`.
+        trainer_factory: builds the TorchTrainer of a trial that drives Ray Train; default
+            `floodlab.train.driver.build_trainer`.
+        in_trial: train the run in this process instead (a run of one worker; the sweep's
+            driver decides, `trains_in_trial`).
 
     Raises:
         SpecError: the sampled combination is invalid (the trial is recorded as ERROR).
         Exception: whatever the Train run raised (NaN loss, worker failure, ...).
     """
     import ray.tune
-
-    from floodlab.tune.callbacks import PlacementGroupLedger, SweepReportCallback
 
     trial_id = ray.tune.get_context().get_trial_id()
     # Tune moved this actor into its own trial folder; go back so that relative paths in
@@ -109,25 +115,76 @@ def sweep_trial(
             # Interrupted after its last epoch: hand Tune the final result, train nothing.
             ray.tune.report({k: v for k, v in done[-1].items() if isinstance(v, int | float)})
             return
-        if trainer_factory is None:
-            from floodlab.train.driver import build_trainer
+        if in_trial:
+            _fit_in_trial(spec, run, store, resume_from, required)
+        else:
+            from floodlab.tune.callbacks import PlacementGroupLedger, SweepReportCallback
 
-            trainer_factory = build_trainer
-        trainer = trainer_factory(
-            spec,
-            run,
-            store=store,
-            resume_from=resume_from,
-            callbacks=[SweepReportCallback(required), PlacementGroupLedger(str(run.path))],
-            mark_latest=False,
-        )
-        trainer.fit()
+            if trainer_factory is None:
+                from floodlab.train.driver import build_trainer
+
+                trainer_factory = build_trainer
+            trainer = trainer_factory(
+                spec,
+                run,
+                store=store,
+                resume_from=resume_from,
+                callbacks=[SweepReportCallback(required), PlacementGroupLedger(str(run.path))],
+                mark_latest=False,
+            )
+            trainer.fit()
         # On object storage rank 0 may have run on another node: read what it pushed.
         _check_objectives(run.read_metrics(from_home=True), required)
     except Exception as e:
         atomic_write_text(error_file, short_error(e) + "\n")
         run.push([ERROR_FILE])
         raise
+
+
+def trains_in_trial(spec: ExperimentSpec, *, local_ray: bool) -> bool:
+    """Whether a trial of `spec` trains in its own process (`tune.in_trial`, one worker).
+
+    Args:
+        local_ray: the sweep runs on floodlab's own local Ray (``auto`` trains in the trial
+            there, and through Ray Train on a cluster, where a node can be lost).
+    """
+    if spec.tune is None or spec.trainer.num_workers != 1:
+        return False
+    return local_ray if spec.tune.in_trial == "auto" else bool(spec.tune.in_trial)
+
+
+def _fit_in_trial(
+    spec: ExperimentSpec,
+    run: RunDir,
+    store: str,
+    resume_from: Location | None,
+    required: list[str],
+) -> None:
+    """Train the trial's run in this process, retried `trainer.max_failures` times.
+
+    Each attempt continues from the run's newest complete checkpoint, as a restarted Ray
+    Train worker group does. A lost process (its node gone) ends the trial as an error.
+    """
+    from floodlab.train.driver import train_in_trial
+    from floodlab.tune.reporting import TrialReporter
+
+    to_tune = TrialReporter(required)
+    failures, allowed = 0, spec.trainer.max_failures
+    while True:
+        try:
+            train_in_trial(spec, run, store=store, resume_from=resume_from, to_tune=to_tune)
+            return
+        except Exception as e:
+            failures += 1
+            if 0 <= allowed < failures:
+                raise
+            logger.warning(
+                "trial run %s failed (%s); retry %d of %s from its last checkpoint",
+                run.name,
+                short_error(e),
+                failures,
+                allowed if allowed >= 0 else "unlimited",
+            )
 
 
 def _start_child_run(sweep: SweepDir, run: RunDir, trial_id: str, point: dict[str, Any]) -> None:

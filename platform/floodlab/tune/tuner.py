@@ -36,7 +36,7 @@ from floodlab.tracking.sweepdir import SweepDir
 from floodlab.tune.export import SweepProgress, SweepResult, export_results
 from floodlab.tune.hparams import write_hparams_config
 from floodlab.tune.space import default_point, define_by_run
-from floodlab.tune.trial import TrainerFactory, sweep_trial
+from floodlab.tune.trial import TrainerFactory, sweep_trial, trains_in_trial
 
 if TYPE_CHECKING:
     from optuna.samplers import BaseSampler
@@ -53,35 +53,55 @@ logger = logging.getLogger(__name__)
 class TrialResources:
     """Logical resources of one trial and how many trials run at once.
 
-    A trial holds `trial_cpus` for the Tune function trainable that drives it; Ray Train V2
-    pins its controller to the trial's node with 0 CPUs; the training workers need
-    `worker_cpus` (and `worker_gpus`) more, in their own placement group outside Tune's.
+    A trial that drives a Ray Train run holds `trial_cpus` (1) for the Tune function
+    trainable; Ray Train V2 pins its controller to the trial's node with 0 CPUs; the training
+    workers need `worker_cpus` (and `worker_gpus`) more, in their own placement group outside
+    Tune's. A trial that trains in its own process (`in_trial`) holds the one worker's CPUs
+    and GPU itself: `trial_cpus` = `trainer.cpus_per_worker`, `trial_gpus`, no workers.
     """
 
     trial_cpus: float
     worker_cpus: float
     worker_gpus: float
     max_concurrent: int
+    in_trial: bool = False
+    trial_gpus: float = 0.0
 
     @property
     def cpus_per_trial(self) -> float:
         """Logical CPUs one running trial occupies in all."""
         return self.trial_cpus + self.worker_cpus
 
+    def trial_resources(self) -> dict[str, float]:
+        """What Tune reserves for each trial's own process."""
+        out = {"cpu": self.trial_cpus}
+        if self.trial_gpus:
+            out["gpu"] = self.trial_gpus
+        return out
 
-def plan_resources(spec: ExperimentSpec, cluster: dict[str, float]) -> TrialResources:
+
+def plan_resources(
+    spec: ExperimentSpec, cluster: dict[str, float], *, local_ray: bool = True
+) -> TrialResources:
     """Per-trial resources and the concurrency that cannot deadlock.
 
-    Every running trial needs ``1 + trainer.num_workers * trainer.cpus_per_worker`` logical
-    CPUs at once (1 for the Tune trial; 0 for the Train controller; the rest for its
-    training workers) and, with GPUs, ``num_workers`` GPUs. A trial whose workers cannot be
-    placed still holds its own CPU, so admitting more trials than fit would starve the
-    workers of every trial. Hence::
+    A trial that drives a Ray Train run needs ``1 + trainer.num_workers *
+    trainer.cpus_per_worker`` logical CPUs at once (1 for the Tune trial; 0 for the Train
+    controller; the rest for its training workers) and, with GPUs, ``num_workers`` GPUs. A
+    trial whose workers cannot be placed still holds its own CPU, so admitting more trials
+    than fit would starve the workers of every trial. A trial that trains in its own process
+    (`tune.in_trial` with one worker; `auto` does on floodlab's own local Ray, `local_ray`)
+    needs ``trainer.cpus_per_worker`` CPUs (and one GPU). Hence::
 
         max_concurrent = min(tune.max_concurrent or inf,
-                             floor(cluster CPUs / (1 + num_workers * cpus_per_worker)),
+                             floor(cluster CPUs / CPUs per trial),
                              floor(cluster GPUs / num_workers)   # when training on GPUs
                              tune.num_trials), at least 1
+
+    Args:
+        spec: the sweep spec.
+        cluster: the cluster's logical resources.
+        local_ray: the sweep runs on floodlab's own local Ray (`own_local_ray`).
 
     Raises:
         ClusterError: one trial alone does not fit on the cluster.
@@ -91,10 +111,12 @@ def plan_resources(spec: ExperimentSpec, cluster: dict[str, float]) -> TrialReso
     assert spec.tune is not None
     t = spec.trainer
     use_gpu = resolve_use_gpu(spec, cluster)
-    trial_cpus = 1.0  # the Tune trial that drives the run
-    worker_cpus = t.num_workers * t.cpus_per_worker
+    in_trial = trains_in_trial(spec, local_ray=local_ray)
+    # The Tune trial that drives the run, or (in its own process) that trains it.
+    trial_cpus = t.cpus_per_worker if in_trial else 1.0
+    worker_cpus = 0.0 if in_trial else t.num_workers * t.cpus_per_worker
     per_trial = trial_cpus + worker_cpus
-    fit = cpu_fit(spec, cluster, driver_cpus=trial_cpus)
+    fit = cpu_fit(spec, cluster, driver_cpus=0.0 if in_trial else trial_cpus)
     if use_gpu:
         fit = min(fit, int(float(cluster.get("GPU", 0.0)) // t.num_workers))
     wanted = spec.tune.max_concurrent
@@ -108,7 +130,10 @@ def plan_resources(spec: ExperimentSpec, cluster: dict[str, float]) -> TrialReso
             fit,
         )
     n = max(1, min(wanted or fit, fit, spec.tune.num_trials))
-    return TrialResources(trial_cpus, worker_cpus, float(t.num_workers) if use_gpu else 0.0, n)
+    gpus = float(t.num_workers) if use_gpu else 0.0
+    if in_trial:
+        return TrialResources(trial_cpus, 0.0, 0.0, n, in_trial=True, trial_gpus=gpus)
+    return TrialResources(trial_cpus, worker_cpus, gpus, n)
 
 
 def build_sampler(tune: TuneSpec) -> BaseSampler:
@@ -273,7 +298,7 @@ def run_sweep(
     import ray.tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-    from floodlab.cluster.ray_env import ensure_ray
+    from floodlab.cluster.ray_env import ensure_ray, own_local_ray
     from floodlab.data.convert.prepare import ensure_store
     from floodlab.tracking.mlflow_runs import open_target
     from floodlab.tune.monitor import SESSIONS, SweepMonitor, SweepSession
@@ -287,7 +312,7 @@ def run_sweep(
     # new sweep is written.
     if store is None:
         store = ensure_store(spec.data)
-    plan = plan_resources(spec, ensure_ray(address))
+    plan = plan_resources(spec, ensure_ray(address), local_ray=own_local_ray())
     if not resume:
         sweep = SweepDir.create(spec.logging.root, spec.name, spec)
     # The sweep's own files are written in `sweep_dir` (on object storage: its working copy,
@@ -302,8 +327,9 @@ def run_sweep(
             launch_dir=os.getcwd(),
             store=str(store),
             trainer_factory=trainer_factory,
+            in_trial=plan.in_trial,
         ),
-        {"cpu": plan.trial_cpus},
+        plan.trial_resources(),
     )
     storage = tune_storage(sweep)
     if resume:
@@ -338,11 +364,13 @@ def run_sweep(
         )
         write_hparams_config(sweep_dir, spec.tune, _hparams_metrics(spec.tune))
     logger.info(
-        "%d trials, at most %d at once, %g CPUs each (%g for training workers)",
+        "%d trials, at most %d at once, %g CPUs each (%s)",
         spec.tune.num_trials,
         plan.max_concurrent,
         plan.cpus_per_trial,
-        plan.worker_cpus,
+        "training in the trial's own process"
+        if plan.in_trial
+        else f"{plan.worker_cpus:g} for Ray Train workers",
     )
     parent = _start_parent_run(tracking, spec, sweep) if tracking is not None else None
     session = SweepSession(progress=progress)
