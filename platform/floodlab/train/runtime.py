@@ -57,13 +57,13 @@ class Runtime:
 class RayTrainRuntime(Runtime):
     """A Ray Train V2 worker: DDP, Ray's collectives, reports that register checkpoints."""
 
-    def __init__(self, device: torch.device | None = None) -> None:
+    def __init__(self) -> None:
         import ray.train
         import ray.train.torch
 
         context = ray.train.get_context()
         self.rank, self.world_size = context.get_world_rank(), context.get_world_size()
-        self.device = device or ray.train.torch.get_device()
+        self.device = ray.train.torch.get_device()
 
     def prepare_model(self, net: nn.Module, *, find_unused_parameters: bool) -> nn.Module:
         import ray.train.torch

@@ -1,4 +1,5 @@
-"""Run a sweep: OptunaSearch + ASHA/FIFO on Ray Tune, each trial driving one Ray Train run.
+"""Run a sweep: OptunaSearch + ASHA/FIFO on Ray Tune, each trial training one run (in its own
+process, or driving Ray Train: `tune.in_trial`).
 
 Layout of one sweep, ``<logging.root>/<experiment>/sweep-<YYYYmmdd-HHMMSS>/``
 (`floodlab.tracking.sweepdir.SweepDir`; it becomes the experiment's latest sweep when
