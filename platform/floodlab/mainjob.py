@@ -148,7 +148,7 @@ def run_main_job(
     model = RunPredictor.from_trained(trained, device="cpu")
     out = scene_dir / "flood_map.tif"
     if progress is not None:
-        progress.start("predict", "row", scene_size[0])
+        progress.start("predict", "px", scene_size[0] * scene_size[1])
     result = predict_scene(
         model.predict_fn,
         [sar],

@@ -84,7 +84,7 @@ def demo_cmd(spec_path: str, overrides: tuple[str, ...], address: str | None) ->
 
 class _Bars:
     """One progress bar at a time, below the stage lines: the sweep's trials, then the
-    evaluation's images, then the flood map's rows (`floodlab.mainjob.StageProgress`)."""
+    evaluation's images, then the flood map's pixels (`floodlab.mainjob.StageProgress`)."""
 
     def __init__(self) -> None:
         self.bar: Any = None
@@ -94,7 +94,7 @@ class _Bars:
         from tqdm import tqdm
 
         self.close()
-        self.bar = tqdm(total=total, desc=f"         {what}", unit=unit)
+        self.bar = tqdm(total=total, desc=f"         {what}", unit=unit, unit_scale=unit == "px")
         return self.bar
 
     def advance(self, n: int) -> None:
