@@ -4,10 +4,11 @@ Rank 0 writes each checkpoint, complete, straight into Ray's storage for the run
 (``<run>/checkpoints/epoch_NNNN/``, atomically: `floodlab.tracking.checkpoint.write_checkpoint`)
 and then reports it through its runtime (`floodlab.train.runtime`): to Ray Train with
 ``NO_UPLOAD``, which only registers it, or, in a sweep trial's own process, keeping the best
-checkpoints as Ray Train would; every rank reports its epoch record. Rank 0 alone writes metrics.jsonl, summary.json, TensorBoard events and
-curves.png (redrawn after every epoch in a background thread, complete at the end:
-`floodlab.tracking.curves.CurvesPainter`), and logs each epoch record to the run's MLflow run
-when the driver recorded one in the run directory (``mlflow.json``).
+checkpoints as Ray Train would; every rank reports its epoch record. Rank 0 alone writes
+metrics.jsonl, summary.json, TensorBoard events and curves.png (redrawn after every epoch
+in a background thread, complete at the end: `floodlab.tracking.curves.CurvesPainter`), and
+logs each epoch record to the run's MLflow run when the driver recorded one in the run
+directory (``mlflow.json``).
 
 Fault injection (for testing fault tolerance on a real cluster): with
 ``FLOODLAB_FAULT_KILL="<rank>:<epoch>[:<when>]"`` in the driver's environment, that rank
