@@ -9,6 +9,7 @@ owns the process's session.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,16 +19,16 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 
-class Runtime:
+class Runtime(ABC):
     """One rank's view of the training job it belongs to."""
 
     rank: int = 0
     world_size: int = 1
     device: torch.device = torch.device("cpu")
 
+    @abstractmethod
     def prepare_model(self, net: nn.Module, *, find_unused_parameters: bool) -> nn.Module:
         """The net on this rank's device, wrapped for data parallelism where there is any."""
-        raise NotImplementedError
 
     def prepare_loader(self, loader: DataLoader[Any]) -> DataLoader[Any]:
         """The loader as this runtime feeds it (batches are moved to the device by the loop)."""
@@ -37,6 +38,7 @@ class Runtime:
         """Rank 0's `value` on every rank."""
         return value
 
+    @abstractmethod
     def report(
         self, metrics: dict[str, Any], *, epoch: int, checkpoint: Path | str | None, saved: bool
     ) -> None:
@@ -48,10 +50,9 @@ class Runtime:
             checkpoint: rank 0's checkpoint directory, or its URL on object storage.
             saved: this epoch took a checkpoint (on some rank).
         """
-        raise NotImplementedError
 
-    def epoch_done(self, metrics: dict[str, Any]) -> None:
-        """Called last in every epoch, once the epoch's files are written."""
+    def epoch_done(self, metrics: dict[str, Any]) -> None:  # noqa: B027 (optional hook)
+        """Called last in every epoch, once the epoch's files are written (default: nothing)."""
 
 
 class RayTrainRuntime(Runtime):
