@@ -129,7 +129,7 @@ def train_in_process(config: dict[str, Any], to_tune: Callable[[dict[str, Any]],
         to_tune: hands each epoch's metrics to Tune, last in the epoch.
     """
     run = RunDir(config["run_dir"])
-    keep = validate_data(config["spec"], "<train config>").trainer.keep_checkpoints
+    keep = int(config["spec"]["trainer"]["keep_checkpoints"])  # validated by run_worker
     device = torch.device("cuda:0" if config.get("use_gpu") else "cpu")
     run_worker(config, InTrialRuntime(device, lambda: run.prune_checkpoints(keep), to_tune))
 
