@@ -19,12 +19,14 @@ Usage (from the project root, in the README's environment)::
 
     .venv/bin/python benchmarks/real_ombria.py --source PATH/TO/ombria [--full]
         [--specs resunet,resunet_bitemporal,flora,sarkd_teacher_agnostic,sarkd_teacher,sarkd_student]
-        [--epochs N] [--runs DIR] [--store data/ombria.zarr]
+        [--epochs N] [--runs DIR] [--store data/ombria.zarr] [--tta dihedral]
 
 ``--source`` is the folder holding OmbriaS1/ (and OmbriaS2/). The default specs are the
 CPU variants (small widths and crops, sized for a 2-core machine); ``--full``
 runs the full GPU variants (``*_full.yaml``). ``--epochs`` shortens every spec (smoke
-runs).
+runs). ``--tta flips|dihedral`` evaluates each model a second time with test-time
+augmentation (its outputs averaged over 4 or 8 flipped and turned copies of each patch)
+and prints those figures beside the plain ones, with their own difference from Otsu.
 """
 
 from __future__ import annotations
@@ -64,6 +66,36 @@ def _spec(name: str, full: bool, overrides: list[str]) -> Any:
     return load_spec(path, overrides)
 
 
+def _model_figures(report: dict[str, Any]) -> dict[str, Any]:
+    """The model's figures of one evaluation, and its paired difference from Otsu."""
+    model = report["predictors"]["model"]
+    vs = report["differences"]["model - otsu"]
+    return {
+        "mean_image_iou": round(model["mean_image_iou"], 4),
+        "ci95": [round(v, 4) for v in model["ci95"]["mean_image_iou"]],
+        "pooled_iou": round(model["iou"], 4),
+        "f1": round(model["f1"], 4),
+        "minus_otsu": {
+            "value": round(vs["mean_image_iou"]["value"], 4),
+            "ci95": [round(v, 4) for v in vs["mean_image_iou"]["ci95"]],
+            "images_better": round(vs["images_better"], 3),
+        },
+    }
+
+
+def _row(label: str, r: dict[str, Any], train_s: float | None, note: str) -> str:
+    """One model's line of the table."""
+    lo, hi = r["ci95"]
+    d = r["minus_otsu"]
+    train = f"{train_s / 60:>5.1f}min" if train_s is not None else " " * 8
+    return (
+        f"  {label:<34} {r['mean_image_iou']:>6.3f} [{lo:.3f}, {hi:.3f}]"
+        f" {r['pooled_iou']:>7.3f} {train}"
+        f"  {d['value']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+        f" {100 * d['images_better']:>5.0f}%{note}"
+    )
+
+
 def main() -> None:
     """Convert, train, evaluate and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -73,6 +105,12 @@ def main() -> None:
     parser.add_argument("--specs", default=",".join(SPECS))
     parser.add_argument("--full", action="store_true", help="The GPU variants.")
     parser.add_argument("--epochs", type=int, default=None, help="Override every spec's epochs.")
+    parser.add_argument(
+        "--tta",
+        choices=("none", "flips", "dihedral"),
+        default="none",
+        help="Also evaluate each model with this test-time augmentation.",
+    )
     args = parser.parse_args()
 
     from floodlab.data.convert.pipeline import convert, is_complete
@@ -105,24 +143,17 @@ def main() -> None:
         if name == "sarkd_teacher":
             teacher_run = result.run.path
         report = evaluate_run(result.run.path, split="test", overwrite=True)
-        p = report["predictors"]
-        model = p["model"]
         results[name] = {
             "spec": spec.name,
-            "mean_image_iou": round(model["mean_image_iou"], 4),
-            "ci95": [round(v, 4) for v in model["ci95"]["mean_image_iou"]],
-            "pooled_iou": round(model["iou"], 4),
-            "f1": round(model["f1"], 4),
+            **_model_figures(report),
             "epochs": len(result.run.read_metrics()),
             "train_s": round(train_s),
             "run": str(result.run.path),
         }
-        vs = report["differences"]["model - otsu"]
-        results[name]["minus_otsu"] = {
-            "value": round(vs["mean_image_iou"]["value"], 4),
-            "ci95": [round(v, 4) for v in vs["mean_image_iou"]["ci95"]],
-            "images_better": round(vs["images_better"], 3),
-        }
+        if args.tta != "none":
+            augmented = evaluate_run(result.run.path, split="test", tta=args.tta, overwrite=True)
+            results[name]["tta"] = {"mode": args.tta, **_model_figures(augmented)}
+        p = report["predictors"]
         if "model_with_optical" in p:
             results[name]["with_optical_mean_image_iou"] = round(
                 p["model_with_optical"]["mean_image_iou"], 4
@@ -142,15 +173,10 @@ def main() -> None:
         f"  {'minus Otsu [paired 95%]':>25} {'better':>6}"
     )
     for name, r in results.items():
-        lo, hi = r["ci95"]
-        d = r["minus_otsu"]
         target = f"  (target {TARGETS[name]:.2f})" if name in TARGETS else ""
-        print(
-            f"  floodlab {name:<25} {r['mean_image_iou']:>6.3f} [{lo:.3f}, {hi:.3f}]"
-            f" {r['pooled_iou']:>7.3f} {r['train_s'] / 60:>5.1f}min"
-            f"  {d['value']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
-            f" {100 * d['images_better']:>5.0f}%{target}"
-        )
+        print(_row(f"floodlab {name}", r, r["train_s"], target))
+        if "tta" in r:
+            print(_row(f"  + tta {r['tta']['mode']}", r["tta"], None, ""))
     for base, r in baselines.items():
         lo, hi = r["ci95"]
         print(

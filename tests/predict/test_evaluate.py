@@ -127,3 +127,24 @@ def test_evaluate_never_replaces_earlier_reports_silently(resunet_run, tiny_s1f1
     assert Path(other["files"]["metrics"]).parent.name == f"train-on-{tiny_s1f11_store.stem}"
     again = ["evaluate", str(resunet_run.path), "--split", "train", "--overwrite"]
     assert CliRunner().invoke(main, again).exit_code == 0
+
+
+def test_evaluate_with_tta_reports_beside_the_plain_evaluation(resunet_run):
+    plain = evaluate_run(resunet_run.path, split="val", overwrite=True)
+    tta = evaluate_run(resunet_run.path, split="val", tta="flips")
+    out = resunet_run.eval_dir("val", tta="flips")
+    assert out.name == "val-tta-flips" and (out / "metrics.json").is_file()
+    assert (resunet_run.eval_dir("val") / "metrics.json").is_file()  # the plain one is kept
+    info = tta["evaluation"]
+    assert (info["tta"], info["tta_passes"]) == ("flips", 4)
+    assert "averaged over 4 flipped and turned copies" in (out / "model_card.md").read_text()
+    # Same chips, same pixels, same baselines; only the model's own predictions change.
+    assert tta["images"] == plain["images"]
+    for name in ("otsu", "all_water"):
+        assert tta["predictors"][name] == plain["predictors"][name]
+    m, p = tta["predictors"]["model"], plain["predictors"]["model"]
+    assert sum(m[k] for k in ("tp", "fp", "fn", "tn")) == sum(
+        p[k] for k in ("tp", "fp", "fn", "tn")
+    )
+    refused = CliRunner().invoke(main, ["evaluate", str(resunet_run.path), "--tta", "spin"])
+    assert refused.exit_code == 2 and "--tta" in refused.output

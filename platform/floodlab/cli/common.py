@@ -265,6 +265,16 @@ def batch_size_option(text: str) -> Callable[[F], F]:
     )
 
 
+tta_option = click.option(
+    "--tta",
+    default="none",
+    show_default=True,
+    type=click.Choice(["none", "flips", "dihedral"]),
+    help="Test-time augmentation: average the model over flipped (4 passes) or flipped and "
+    "turned (dihedral, 8 passes) copies of each input.",
+)
+
+
 device_option = click.option(
     "--device",
     default="auto",

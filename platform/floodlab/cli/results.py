@@ -23,6 +23,7 @@ from floodlab.cli.common import (
     overwrite_option,
     ray_address_option,
     root_option,
+    tta_option,
     units_option,
     user_errors,
     window_option,
@@ -62,6 +63,7 @@ from floodlab.cli.common import (
 @click.option(
     "--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap resampling."
 )
+@tta_option
 @checkpoint_option
 @root_option
 @batch_size_option("Chips (or windows) per model call.")
@@ -78,6 +80,7 @@ def evaluate_cmd(
     overlap: int,
     resamples: int,
     seed: int,
+    tta: str,
     checkpoint: str,
     root: str,
     batch_size: int,
@@ -104,6 +107,7 @@ def evaluate_cmd(
             batch_size=batch_size,
             window=window,
             overlap=overlap,
+            tta=tta,
             device=device,
             resamples=resamples,
             seed=seed,
@@ -151,6 +155,7 @@ def evaluate_cmd(
 )
 @click.option("--cog", is_flag=True, help="Write a Cloud-Optimised GeoTIFF (with overviews).")
 @batch_size_option("Windows per model call.")
+@tta_option
 @checkpoint_option
 @root_option
 @device_option
@@ -175,6 +180,7 @@ def predict(
     threshold: float | None,
     cog: bool,
     batch_size: int,
+    tta: str,
     checkpoint: str,
     root: str,
     device: str,
@@ -217,6 +223,11 @@ def predict(
         predict_fn, normalize = model.predict_fn, model.normalize
         model_bands, write_rgb = model.bands, model.write_rgb
         tags = {"FLOODLAB_RUN": str(run), "FLOODLAB_CHECKPOINT": checkpoint}
+    if tta != "none":
+        from floodlab.predict.tta import with_tta
+
+        predict_fn = with_tta(predict_fn, tta)
+        tags = {**tags, "FLOODLAB_TTA": tta}
     with tqdm(
         total=info.height * info.width, desc=f"predict {scenes[0].name}", unit="px", unit_scale=True
     ) as bar:

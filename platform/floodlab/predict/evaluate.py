@@ -57,6 +57,7 @@ from floodlab.predict.scoring import (
     SplitScores,
     ranked,
 )
+from floodlab.predict.tta import TTA_MODES, transforms, with_tta
 from floodlab.tracking.mlflow_runs import log_evaluation
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ def evaluate_run(
     window: int = DEFAULT_WINDOW,
     overlap: int = DEFAULT_OVERLAP,
     threshold: float = 0.5,
+    tta: str = "none",
     device: str = "cpu",
     resamples: int = RESAMPLES,
     seed: int = 0,
@@ -148,6 +150,9 @@ def evaluate_run(
             windows of this side.
         overlap: overlap of the blended windows (at most window // 2).
         threshold: probability from which a pixel is water.
+        tta: test-time augmentation of the model ("none", "flips", "dihedral"; see
+            `floodlab.predict.tta`): its outputs averaged over flipped and turned inputs.
+            Reports of a mode other than "none" go to ``eval/<split>-tta-<mode>/``.
         device: "cpu", "cuda" or "auto".
         resamples: bootstrap resamples of the images for the 95% intervals.
         seed: seed of the bootstrap resampling.
@@ -166,11 +171,13 @@ def evaluate_run(
     from floodlab.data.load.store import open_store
     from floodlab.predict.restore import load_trained
 
+    if tta not in TTA_MODES:  # refused before the run is read
+        raise DataError(f"--tta: unknown mode {tta!r}; choose from {list(TTA_MODES)}")
     trained = load_trained(ref, root=root, checkpoint=checkpoint)
     spec, task = trained.spec, trained.task
     data = spec.data.model_copy(update={"store": store}) if store else spec.data
     split = split or data.test_split
-    out_dir = trained.run.eval_dir(split, store)
+    out_dir = trained.run.eval_dir(split, store, tta)
     if (out_dir / "metrics.json").exists() and not overwrite:
         raise OutputPathError(
             f"{out_dir}: holds the reports of an earlier evaluation of split '{split}'; pass "
@@ -197,7 +204,7 @@ def evaluate_run(
     fuse = fusing and bool(data.optical_bands) and not without_optical
     translation = _translation_output(spec.model.kind) if data.target_bands else None
     outputs = (("prob",) if seg else ()) + ((translation,) if translation else ())
-    chips = _chip_models(task, data, outputs, fuse, window, overlap, batch_size, device)
+    chips = _chip_models(task, data, outputs, fuse, (window, overlap, batch_size), tta, device)
     scores = SplitScores(data, opened.sar_units, threshold, params, translation)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     if progress_total is not None:
@@ -227,7 +234,7 @@ def evaluate_run(
         "label_sources": list(data.label_sources) if data.label == "flood" else [],
         "images": scores.images,
         "threshold": threshold,
-        "evaluation": _evaluation_info(chips[MODEL], dataset.chip_hw, params),
+        "evaluation": _evaluation_info(chips[MODEL], dataset.chip_hw, params, tta),
         **scores.report(resamples, seed),
     }
     files: dict[str, str] = {"metrics": str(out_dir / "metrics.json")}
@@ -280,17 +287,19 @@ def _chip_models(
     data: Any,
     outputs: tuple[str, ...],
     fuse: bool,
-    window: int,
-    overlap: int,
-    batch_size: int,
+    tiling: tuple[int, int, int],
+    tta: str,
     device: str,
 ) -> dict[str, ChipPredictor]:
-    """The model from its image alone and, when `fuse`, fused with its optical prior."""
+    """The model from its image alone and, when `fuse`, fused with its optical prior.
+
+    `tiling` is (window, overlap, batch size); `tta` the test-time augmentation of both.
+    """
     from floodlab.predict.predictor import TaskPredictFn
 
     def chip_model(optical_from: int | None) -> ChipPredictor:
-        fn = TaskPredictFn(task, device, optical_from=optical_from)
-        return ChipPredictor(fn, outputs, window, overlap, batch_size)
+        fn = with_tta(TaskPredictFn(task, device, optical_from=optical_from), tta)
+        return ChipPredictor(fn, outputs, *tiling)
 
     models = {MODEL: chip_model(None)}
     if fuse:
@@ -344,7 +353,7 @@ def _fused_normalize(
 
 
 def _evaluation_info(
-    chips: ChipPredictor, chip_hw: tuple[int, int], params: dict[str, Any]
+    chips: ChipPredictor, chip_hw: tuple[int, int], params: dict[str, Any], tta: str = "none"
 ) -> dict[str, Any]:
     """How the chips were predicted and normalised (saved with the report)."""
     windowed = chips.windowed(*chip_hw)
@@ -355,6 +364,9 @@ def _evaluation_info(
         if windowed
         else "one fully convolutional pass over each whole chip"
     )
+    passes = len(transforms(tta))
+    if passes > 1:
+        how += f", averaged over {passes} flipped and turned copies ({tta} test-time augmentation)"
     norm = f"the run's saved normalisation (data.normalize: {params.get('mode')})"
     if per_sample:
         norm += ", each " + ("window" if windowed else "whole chip") + " by its own statistics"
@@ -365,6 +377,8 @@ def _evaluation_info(
         "window": chips.window,
         "overlap": chips.overlap,
         "normalization": norm,
+        "tta": tta,
+        "tta_passes": passes,
     }
 
 

@@ -148,18 +148,23 @@ class RunDir(ExperimentFolder):
     )
     workers_dir = Subpath(WORKERS_DIR, "Per-rank process records.")
 
-    def eval_dir(self, split: str, store: str | Path | None = None) -> Path:
+    def eval_dir(self, split: str, store: str | Path | None = None, tta: str = "none") -> Path:
         """Where `floodlab evaluate` writes the reports of one split.
 
         Args:
             split: the evaluated split.
             store: another store than the run's own, if evaluated on one: its reports go
                 to ``eval/<split>-on-<store name>/`` so they never replace the run's own.
+            tta: the test-time augmentation (`floodlab.predict.tta`); other than "none",
+                ``-tta-<mode>`` ends the folder's name, so plain and augmented reports of
+                the same split sit side by side.
         """
-        if store is None:
-            return self.path / EVAL_DIR / split
-        name = Path(str(store).rstrip("/")).name.removesuffix(".zarr")
-        return self.path / EVAL_DIR / f"{split}-on-{name}"
+        name = split
+        if store is not None:
+            name += "-on-" + Path(str(store).rstrip("/")).name.removesuffix(".zarr")
+        if tta != "none":
+            name += f"-tta-{tta}"
+        return self.path / EVAL_DIR / name
 
     # -- spec -----------------------------------------------------------------------------------
     def write_spec(self, spec: ExperimentSpec) -> None:
