@@ -20,13 +20,16 @@ Usage (from the project root, in the README's environment)::
     .venv/bin/python benchmarks/real_ombria.py --source PATH/TO/ombria [--full]
         [--specs resunet,resunet_bitemporal,flora,sarkd_teacher_agnostic,sarkd_teacher,sarkd_student]
         [--epochs N] [--runs DIR] [--store data/ombria.zarr] [--tta dihedral]
+        [--set PATH=VALUE ...]
 
 ``--source`` is the folder holding OmbriaS1/ (and OmbriaS2/). The default specs are the
 CPU variants (small widths and crops, sized for a 2-core machine); ``--full``
 runs the full GPU variants (``*_full.yaml``). ``--epochs`` shortens every spec (smoke
-runs). ``--tta flips|dihedral`` evaluates each model a second time with test-time
-augmentation (its outputs averaged over 4 or 8 flipped and turned copies of each patch)
-and prints those figures beside the plain ones, with their own difference from Otsu.
+runs); ``--set`` overrides every spec as ``floodlab train --set`` does (the overrides are
+printed in the JSON line). ``--tta flips|dihedral`` evaluates each model a second time
+with test-time augmentation (its outputs averaged over 4 or 8 flipped and turned copies of
+each patch) and prints those figures beside the plain ones, with their own difference
+from Otsu.
 """
 
 from __future__ import annotations
@@ -106,6 +109,14 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="The GPU variants.")
     parser.add_argument("--epochs", type=int, default=None, help="Override every spec's epochs.")
     parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="Override every spec, as `floodlab train --set` (repeatable).",
+    )
+    parser.add_argument(
         "--tta",
         choices=("none", "flips", "dihedral"),
         default="none",
@@ -126,7 +137,7 @@ def main() -> None:
     unknown = [n for n in names if n not in SPECS]
     if unknown:
         parser.error(f"--specs: unknown {unknown}; choose from {list(SPECS)}")
-    common = [f"data.store={store}", f"logging.root={args.runs}"]
+    common = [f"data.store={store}", f"logging.root={args.runs}", *args.overrides]
     if args.epochs:
         common.append(f"trainer.epochs={args.epochs}")
     results: dict[str, dict[str, Any]] = {}
@@ -189,6 +200,7 @@ def main() -> None:
             {
                 "benchmark": "real_ombria",
                 "variant": "full" if args.full else "cpu",
+                "overrides": args.overrides,
                 "split": "test",
                 "metric": "mean_image_iou",
                 "models": results,

@@ -13,6 +13,7 @@ from floodlab.losses import (
     dice_loss,
     focal_loss,
     focal_tversky_loss,
+    image_dice_loss,
     tversky_index,
 )
 
@@ -44,6 +45,32 @@ def test_dice_hand_computation() -> None:
     assert dice_loss(LOGITS, TARGET, VALID).item() == pytest.approx(expected, rel=1e-5)
 
 
+def test_image_dice_weighs_every_image_the_same() -> None:
+    # Image 0: the hand-computed 1x4 image above. Image 1: dry, one confident false positive.
+    # Image 2: no valid pixel at all, left out of the mean.
+    logits = torch.cat([LOGITS, torch.tensor([[[[3.0, -4.0, -4.0, -4.0]]]]), LOGITS])
+    target = torch.cat([TARGET, torch.zeros(1, 1, 4), TARGET])
+    valid = torch.cat(
+        [VALID, torch.ones(1, 1, 4, dtype=torch.bool), torch.zeros(1, 1, 4, dtype=torch.bool)]
+    )
+    tp = sum(p * y for p, y in zip(P, Y, strict=True))
+    fp = sum(p * (1 - y) for p, y in zip(P, Y, strict=True))
+    fn = sum((1 - p) * y for p, y in zip(P, Y, strict=True))
+    first = 1 - (2 * tp + 1) / (2 * tp + fp + fn + 1)
+    second = 1 - 1 / (_sig(3.0) + 3 * _sig(-4.0) + 1)
+    got = image_dice_loss(logits, target, valid).item()
+    assert got == pytest.approx((first + second) / 2, rel=1e-5)
+    assert image_dice_loss(logits[2:], target[2:], valid[2:]).item() == 0.0
+    # A well-mapped flood plain beside a dry image with 4 false positives: pooled over the
+    # batch the false positives hardly count; per image they are half the loss.
+    target = torch.zeros(2, 16, 16)
+    target[0, :, :8] = 1.0
+    logits = (target * 2 - 1)[:, None] * 8
+    logits[1, 0, 0, :4] = 8.0
+    assert dice_loss(logits, target).item() < 0.02
+    assert image_dice_loss(logits, target).item() == pytest.approx(0.4, abs=0.01)
+
+
 def test_focal_tversky_weights_fp_with_alpha_and_fn_with_beta() -> None:
     tp = sum(p * y for p, y in zip(P, Y, strict=True))
     fp = sum(p * (1 - y) for p, y in zip(P, Y, strict=True))
@@ -69,7 +96,7 @@ def test_focal_hand_computation() -> None:
     assert got.item() == pytest.approx(sum(terms) / 3, rel=1e-5)
 
 
-LOSSES = [bce_loss, dice_loss, focal_tversky_loss, focal_loss, boundary_loss]
+LOSSES = [bce_loss, dice_loss, image_dice_loss, focal_tversky_loss, focal_loss, boundary_loss]
 
 
 @pytest.mark.parametrize("loss_fn", LOSSES, ids=lambda f: f.__name__)

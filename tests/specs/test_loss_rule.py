@@ -145,7 +145,14 @@ def test_set_uses_the_defaults_of_the_family_the_overrides_leave(tmp_path: Path)
 
 def test_term_lists_come_from_the_weight_fields() -> None:
     seg = WEIGHT_FIELDS["seg"]
-    assert seg[:5] == ("dice", "bce", "boundary", "focal_tversky", "focal")  # declaration order
+    assert seg[:6] == (
+        "dice",
+        "dice_image",
+        "bce",
+        "boundary",
+        "focal_tversky",
+        "focal",
+    )  # declaration order
     params = {"tversky_alpha", "tversky_beta", "tversky_gamma", "focal_gamma", "focal_alpha"}
     assert params <= set(SegLossSpec.model_fields) and not params & set(seg)
     assert set(WEIGHT_FIELDS) == {"seg", "rec", "distill", "gan"}

@@ -27,6 +27,7 @@ from floodlab.losses.segmentation import (
     dice_loss,
     focal_loss,
     focal_tversky_loss,
+    image_dice_loss,
     tversky_index,
 )
 from floodlab.losses.terms import TASK_TERMS, TERMS, TermFn
@@ -47,6 +48,7 @@ __all__ = [
     "focal_loss",
     "focal_tversky_loss",
     "identity_loss",
+    "image_dice_loss",
     "kd_binary_loss",
     "kd_loss",
     "kd_multiclass_loss",

@@ -75,6 +75,39 @@ def dice_loss(
     return 1.0 - (2.0 * tp + smooth) / (2.0 * tp + fp + fn + smooth)
 
 
+def image_dice_loss(
+    logits: Tensor, target: Tensor, valid: Tensor | None = None, smooth: float = 1.0
+) -> Tensor:
+    """Soft Dice loss of each image, averaged over the images: 1 - mean_b (2 TP_b + s) /
+    (2 TP_b + FP_b + FN_b + s).
+
+    The training counterpart of the mean per-image IoU (the OMBRIA paper's figure, and
+    `floodlab evaluate`'s ``mean_image_iou``): every image weighs the same, so false
+    positives on an image with little water cost as much as a missed flood plain. An image
+    without water in its valid pixels still counts: its loss 1 - s / (FP_b + s) pushes its
+    false positives to zero (`smooth` keeps it defined). Images with no valid pixel are
+    left out of the mean.
+
+    Args:
+        logits: (B, 1, H, W) or (B, H, W) raw scores.
+        target: same spatial shape, {0, 1}.
+        valid: optional (B, H, W) bool.
+        smooth: additive smoothing s on each image's numerator and denominator.
+
+    Returns:
+        Scalar loss in [0, 1] (0 when no image has a valid pixel).
+    """
+    logits, target, mask = _prepare(logits, target, valid)
+    prob = fill_invalid(torch.sigmoid(logits), mask)
+    dims = (1, 2)
+    tp = (prob * target).sum(dims)
+    fp = (prob * (1.0 - target)).sum(dims)
+    fn = ((1.0 - prob) * target).sum(dims)
+    per_image = 1.0 - (2.0 * tp + smooth) / (2.0 * tp + fp + fn + smooth)
+    scored = mask.flatten(1).any(1).to(per_image)
+    return (per_image * scored).sum() / scored.sum().clamp_min(1.0)
+
+
 def tversky_index(
     logits: Tensor,
     target: Tensor,

@@ -32,6 +32,7 @@ from floodlab.losses.segmentation import (
     dice_loss,
     focal_loss,
     focal_tversky_loss,
+    image_dice_loss,
 )
 
 TermFn = Callable[[Tensor, Tensor, Tensor | None, Any], Tensor]
@@ -39,6 +40,7 @@ TermFn = Callable[[Tensor, Tensor, Tensor | None, Any], Tensor]
 TERMS: dict[str, TermFn] = {
     # Segmentation, masked by label validity.
     "seg.dice": lambda logits, target, valid, seg: dice_loss(logits, target, valid),
+    "seg.dice_image": lambda logits, target, valid, seg: image_dice_loss(logits, target, valid),
     "seg.bce": lambda logits, target, valid, seg: bce_loss(logits, target, valid),
     "seg.boundary": lambda logits, target, valid, seg: boundary_loss(logits, target, valid),
     "seg.focal_tversky": lambda logits, target, valid, seg: focal_tversky_loss(

@@ -20,7 +20,11 @@ from floodlab.specs.base import Fraction, StrictModel, Weight, is_weight
 class SegLossSpec(StrictModel):
     """Segmentation terms, each masked by label validity."""
 
-    dice: Weight = Field(0.0, description="Soft Dice loss weight.")
+    dice: Weight = Field(0.0, description="Soft Dice loss weight (counts pooled over the batch).")
+    dice_image: Weight = Field(
+        0.0,
+        description="Soft Dice of each image, averaged over the batch's images: the loss of the mean per-image IoU that evaluate reports (an image with little water weighs as much as a flooded one).",
+    )
     bce: Weight = Field(0.0, description="Binary cross-entropy weight.")
     boundary: Weight = Field(0.0, description="Hydrology-aware boundary/edge alignment weight.")
     focal_tversky: Weight = Field(0.0, description="Focal-Tversky loss weight.")
