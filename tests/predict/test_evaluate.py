@@ -148,3 +148,43 @@ def test_evaluate_with_tta_reports_beside_the_plain_evaluation(resunet_run):
     )
     refused = CliRunner().invoke(main, ["evaluate", str(resunet_run.path), "--tta", "spin"])
     assert refused.exit_code == 2 and "--tta" in refused.output
+
+
+def test_evaluate_chooses_the_threshold_on_the_validation_split(resunet_run):
+    report = evaluate_run(resunet_run.path, split="test", threshold="val")
+    choice = report["threshold_choice"]
+    assert choice["split"] == "val" and report["threshold"] == choice["chosen"]
+    out = resunet_run.eval_dir("test", threshold="val")
+    assert out.name == "test-threshold-val" and (out / "metrics.json").is_file()
+    scores = dict(zip(choice["grid"], choice["scores"], strict=True))
+    assert scores[choice["chosen"]] == max(s for s in scores.values() if s is not None)
+    # The search scores what evaluate scores: the validation split at the chosen threshold.
+    on_val = evaluate_run(resunet_run.path, split="val", threshold=choice["chosen"])
+    assert on_val["predictors"]["model"]["mean_image_iou"] == pytest.approx(
+        scores[choice["chosen"]], abs=1e-5
+    )
+    assert (
+        f"was chosen on split `val` ({choice['images']} chips)"
+        in (out / "model_card.md").read_text()
+    )
+
+
+def test_evaluate_cli_says_where_the_threshold_was_chosen(resunet_run):
+    result = CliRunner().invoke(
+        main, ["evaluate", str(resunet_run.path), "--threshold", "val", "--overwrite"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "chosen on split 'val'" in result.output and "test-threshold-val" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--split", "val", "--threshold", "val"], "flatters the model"),
+        (["--threshold", "1.5"], "--threshold: a probability in [0, 1]"),
+    ],
+)
+def test_evaluate_refuses_a_threshold_it_cannot_use(resunet_run, args, message):
+    result = CliRunner().invoke(main, ["evaluate", str(resunet_run.path), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output

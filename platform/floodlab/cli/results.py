@@ -63,6 +63,14 @@ from floodlab.cli.common import (
 @click.option(
     "--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap resampling."
 )
+@click.option(
+    "--threshold",
+    default="0.5",
+    show_default=True,
+    metavar="P|SPLIT",
+    help="Probability from which a pixel is water, or a split to choose it on (val: the "
+    "threshold of the best mean per-image IoU on the validation split, from 0.05 to 0.95).",
+)
 @tta_option
 @checkpoint_option
 @root_option
@@ -80,6 +88,7 @@ def evaluate_cmd(
     overlap: int,
     resamples: int,
     seed: int,
+    threshold: str,
     tta: str,
     checkpoint: str,
     root: str,
@@ -107,6 +116,7 @@ def evaluate_cmd(
             batch_size=batch_size,
             window=window,
             overlap=overlap,
+            threshold=threshold,
             tta=tta,
             device=device,
             resamples=resamples,

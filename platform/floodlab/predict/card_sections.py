@@ -298,6 +298,7 @@ def evaluation_section(report: Mapping[str, Any] | None, run: Any) -> list[str]:
     lines += [
         f"Split `{report['split']}` of `{report.get('store')}`: {report['images']} whole chips, "
         f"labels {labels}, threshold {report.get('threshold')}; {info.get('prediction', '')}.",
+        *_threshold_choice(report.get("threshold_choice")),
         "",
         "| predictor | " + " | ".join(h for _, h in SCORES) + " | valid pixels |",
         "|---|" + "---:|" * (len(SCORES) + 1),
@@ -333,6 +334,21 @@ def evaluation_section(report: Mapping[str, Any] | None, run: Any) -> list[str]:
     if "ece" in defs:
         lines.append(f"- ece: {defs['ece']}")
     return [*lines, ""]
+
+
+def _threshold_choice(choice: Mapping[str, Any] | None) -> list[str]:
+    """The line saying where the model's threshold was chosen, if it was."""
+    if not choice:
+        return []
+    scores = dict(zip(choice["grid"], choice["scores"], strict=True))
+    best, at_half = scores.get(choice["chosen"]), scores.get(0.5)
+    compare = f" (at 0.5: {at_half:.3f})" if at_half is not None else ""
+    return [
+        "",
+        f"The threshold {choice['chosen']} was chosen on split `{choice['split']}` "
+        f"({choice['images']} chips): the best mean per-image IoU there, {best:.3f}{compare}, "
+        f"of thresholds {choice['grid'][0]} to {choice['grid'][-1]}.",
+    ]
 
 
 def export_section(export: Mapping[str, Any]) -> list[str]:

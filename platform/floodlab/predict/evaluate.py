@@ -57,6 +57,7 @@ from floodlab.predict.scoring import (
     SplitScores,
     ranked,
 )
+from floodlab.predict.threshold import ThresholdSearch, parse_threshold
 from floodlab.predict.tta import TTA_MODES, transforms, with_tta
 from floodlab.tracking.mlflow_runs import log_evaluation
 
@@ -120,7 +121,7 @@ def evaluate_run(
     batch_size: int = 8,
     window: int = DEFAULT_WINDOW,
     overlap: int = DEFAULT_OVERLAP,
-    threshold: float = 0.5,
+    threshold: float | str = 0.5,
     tta: str = "none",
     device: str = "cpu",
     resamples: int = RESAMPLES,
@@ -149,7 +150,10 @@ def evaluate_run(
         window: chips up to this side are predicted in one pass, larger ones in blended
             windows of this side.
         overlap: overlap of the blended windows (at most window // 2).
-        threshold: probability from which a pixel is water.
+        threshold: probability from which a pixel is water, or the name of another
+            split to choose it on (``"val"``: the threshold of the best mean per-image IoU
+            on the validation split, `floodlab.predict.threshold`); the choice is saved
+            in the report as ``threshold_choice``.
         tta: test-time augmentation of the model ("none", "flips", "dihedral"; see
             `floodlab.predict.tta`): its outputs averaged over flipped and turned inputs.
             Reports of a mode other than "none" go to ``eval/<split>-tta-<mode>/``.
@@ -173,11 +177,21 @@ def evaluate_run(
 
     if tta not in TTA_MODES:  # refused before the run is read
         raise DataError(f"--tta: unknown mode {tta!r}; choose from {list(TTA_MODES)}")
+    try:
+        threshold = parse_threshold(threshold)
+    except ValueError as e:
+        raise DataError(f"--threshold: {e}") from None
     trained = load_trained(ref, root=root, checkpoint=checkpoint)
     spec, task = trained.spec, trained.task
     data = spec.data.model_copy(update={"store": store}) if store else spec.data
     split = split or data.test_split
-    out_dir = trained.run.eval_dir(split, store, tta)
+    if threshold == split:
+        raise DataError(
+            f"--threshold {threshold}: a threshold chosen on the split it is scored on "
+            "flatters the model; choose it on another split (the validation split: "
+            f"--threshold {spec.data.val_split})"
+        )
+    out_dir = trained.run.eval_dir(split, store, tta, threshold)
     if (out_dir / "metrics.json").exists() and not overwrite:
         raise OutputPathError(
             f"{out_dir}: holds the reports of an earlier evaluation of split '{split}'; pass "
@@ -205,6 +219,12 @@ def evaluate_run(
     translation = _translation_output(spec.model.kind) if data.target_bands else None
     outputs = (("prob",) if seg else ()) + ((translation,) if translation else ())
     chips = _chip_models(task, data, outputs, fuse, (window, overlap, batch_size), tta, device)
+    choice: dict[str, Any] | None = None
+    if isinstance(threshold, str):
+        if not seg:
+            raise DataError(f"--threshold {threshold}: the run predicts no mask to threshold")
+        choice = _choose_threshold(trained, data, threshold, chips[MODEL], batch_size)
+        threshold = float(choice["chosen"])
     scores = SplitScores(data, opened.sar_units, threshold, params, translation)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     if progress_total is not None:
@@ -234,6 +254,7 @@ def evaluate_run(
         "label_sources": list(data.label_sources) if data.label == "flood" else [],
         "images": scores.images,
         "threshold": threshold,
+        **({"threshold_choice": choice} if choice else {}),
         "evaluation": _evaluation_info(chips[MODEL], dataset.chip_hw, params, tta),
         **scores.report(resamples, seed),
     }
@@ -259,6 +280,36 @@ def evaluate_run(
     log_evaluation(trained.run.path, out_dir)
     trained.run.push()  # a run on object storage: the reports go to its URL
     return report
+
+
+def _choose_threshold(
+    trained: Any, data: Any, split: str, chips: ChipPredictor, batch_size: int
+) -> dict[str, Any]:
+    """The model's threshold of the best mean per-image IoU on `split` (and the search)."""
+    from floodlab.data.load.dataset import FloodDataset
+
+    log.info("choosing the model's threshold on split '%s'", split)
+    dataset = FloodDataset(
+        data,
+        split,
+        train=False,
+        seed=trained.spec.seed,
+        whole_chip=True,
+        normalized=False,
+        norm=trained.normalization or None,
+    )
+    if len(dataset) == 0:
+        raise DataError(f"--threshold {split}: split '{split}' of {data.store_path} is empty")
+    search = ThresholdSearch()
+    with torch.no_grad():
+        for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+            image = batch[S.IMAGE].numpy()
+            out = _predict(chips, image, _sample_bands(batch, data), dataset.norm)
+            search.add(out["prob"][:, 0], batch[S.MASK].numpy() > 0.5, batch[S.VALID].numpy())
+    try:
+        return search.record(split)
+    except ValueError as e:
+        raise DataError(f"--threshold {split}: {e}") from None
 
 
 def _write_card(out_dir: Path, trained: Any, report: dict[str, Any]) -> Path:

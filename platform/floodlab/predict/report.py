@@ -157,6 +157,15 @@ def format_table(report: dict[str, Any]) -> str:
     if report.get("epoch") is not None:
         header += f", epoch {report['epoch']} checkpoint"
     lines = [header]
+    choice = report.get("threshold_choice")
+    if choice:
+        scores = dict(zip(choice["grid"], choice["scores"], strict=True))
+        at_half = scores.get(0.5)
+        lines.append(
+            f"model threshold {choice['chosen']}, chosen on split '{choice['split']}' "
+            f"(mean image IoU there {scores[choice['chosen']]:.3f}"
+            + (f"; at 0.5: {at_half:.3f})" if at_half is not None else ")")
+        )
     if rows:
         cells = {
             name: [_cell(m[k], m.get("ci95", {}).get(k)) for k, _ in TABLE_COLUMNS]

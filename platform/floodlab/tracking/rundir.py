@@ -148,22 +148,36 @@ class RunDir(ExperimentFolder):
     )
     workers_dir = Subpath(WORKERS_DIR, "Per-rank process records.")
 
-    def eval_dir(self, split: str, store: str | Path | None = None, tta: str = "none") -> Path:
+    def eval_dir(
+        self,
+        split: str,
+        store: str | Path | None = None,
+        tta: str = "none",
+        threshold: float | str = 0.5,
+    ) -> Path:
         """Where `floodlab evaluate` writes the reports of one split.
+
+        Plain and varied evaluations of the same split sit side by side: each variation
+        adds to the folder's name.
 
         Args:
             split: the evaluated split.
             store: another store than the run's own, if evaluated on one: its reports go
                 to ``eval/<split>-on-<store name>/`` so they never replace the run's own.
-            tta: the test-time augmentation (`floodlab.predict.tta`); other than "none",
-                ``-tta-<mode>`` ends the folder's name, so plain and augmented reports of
-                the same split sit side by side.
+            tta: the test-time augmentation (`floodlab.predict.tta`); other than "none":
+                ``-tta-<mode>``.
+            threshold: the model's threshold; other than 0.5: ``-threshold-<value>``, or
+                ``-threshold-<split>`` when chosen on a split (`floodlab.predict.threshold`).
         """
         name = split
         if store is not None:
             name += "-on-" + Path(str(store).rstrip("/")).name.removesuffix(".zarr")
         if tta != "none":
             name += f"-tta-{tta}"
+        if isinstance(threshold, str):
+            name += f"-threshold-{threshold}"
+        elif threshold != 0.5:
+            name += f"-threshold-{threshold:g}"
         return self.path / EVAL_DIR / name
 
     # -- spec -----------------------------------------------------------------------------------
