@@ -26,6 +26,52 @@ RAY_TEST_CPUS = 32
 S3_BUCKET = "floodlab-test"
 
 
+def write_untrained_run(root, spec, normalization=None):
+    """A run as training leaves it (spec, normalisation of its training split, one
+    checkpoint), without training: the seeded initial weights are what is evaluated.
+
+    `normalization` stands in for the training split's parameters, so a run needs no store.
+    Returns the `RunDir`.
+    """
+    import torch
+
+    from floodlab.data.load.dataset import FloodDataset
+    from floodlab.specs import with_values
+    from floodlab.tasks import build_task
+    from floodlab.tracking import RunDir
+    from floodlab.tracking.checkpoint import Checkpoint, write_checkpoint
+    from floodlab.tracking.checkpoint_dirs import checkpoint_dir_name
+    from floodlab.train.state import LoopState
+
+    run = RunDir.create(root, spec.name, "r", spec=spec)
+    if normalization is None:
+        normalization = FloodDataset(spec.data, spec.data.train_split, train=True).norm
+    run.write_normalization(normalization)
+    torch.manual_seed(0)
+    # A SAR-KD student's teacher is a training-time input, outside its checkpoint.
+    task = build_task(with_values(spec, {"distill": None}) if spec.distill else spec)
+    state = Checkpoint(
+        task=task.state_dict(),
+        optimizers={},
+        schedulers={},
+        scaler={},
+        spec_hash=run.spec_hash() or "",
+        metrics={},
+        loop=LoopState(epoch=1).to_dict(),
+    )
+    write_checkpoint(
+        run.checkpoints_dir / checkpoint_dir_name(1), state, {"epoch": 1, "score": 0.0}
+    )
+    return run
+
+
+@pytest.fixture(scope="session")
+def untrained_run():
+    """`write_untrained_run`: (runs folder, spec[, normalization]) -> run, for tests and
+    fixtures of any scope."""
+    return write_untrained_run
+
+
 @pytest.fixture(scope="session")
 def s3_server():
     """An S3-protocol server (moto in server mode) on 127.0.0.1 at an ephemeral port for the

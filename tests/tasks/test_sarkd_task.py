@@ -109,3 +109,63 @@ def test_student_overfits_with_distillation(specs, batch_of, make_ctx) -> None:
     ft = [float(s["focal_tversky"]) for s in steps]
     assert kd[-1] < 0.5 * kd[0], kd
     assert ft[-1] < 0.5 * ft[0], ft
+
+
+def _student_of(teacher_spec, run: str, **distill):
+    """A UnetLight student on the teacher's data, distilling from the run `run`."""
+    from floodlab.specs import with_values
+
+    return with_values(
+        teacher_spec,
+        {
+            "name": "student_tiny",
+            "model": {
+                "kind": "sarkd",
+                "arch": "unet_light",
+                "in_channels": len(teacher_spec.data.image_bands),
+            },
+            "loss": {"seg": {"dice": 1.0, "bce": 1.0}},
+            "distill": {**KD, "teacher": {"run": run}, "teacher_arch": None, **distill},
+        },
+    )
+
+
+def test_any_segmentation_run_can_teach(tmp_path: Path, specs, untrained_run, batch_of) -> None:
+    # The best model of a sweep is often a ResUNet: a student distils from it as from a
+    # SAR-KD teacher, rebuilt from the run's own spec and best checkpoint.
+    teacher_spec = specs["resunet"]()
+    run = untrained_run(tmp_path, teacher_spec, normalization={})
+    spec = _student_of(teacher_spec, str(run.path))
+    teacher = load_teacher(spec, runs_root=tmp_path)
+    assert type(teacher).__name__ == "ResUNet"
+    assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+    from floodlab.predict.restore import load_trained
+
+    batch = batch_of(n=2, channels=3)
+    expected = load_trained(run.path).task.nets["model"](batch[sample.IMAGE])
+    assert torch.allclose(teacher(batch[sample.IMAGE]), expected)  # the run's weights
+
+    task = build_task(spec, teacher=teacher)
+    task.eval()
+    assert {"kd", "loss"} <= set(task.eval_step(batch))
+
+
+def test_a_teacher_run_that_cannot_teach_is_refused(tmp_path: Path, specs, untrained_run) -> None:
+    teacher_spec = specs["resunet"]()
+    ref = str(untrained_run(tmp_path, teacher_spec, normalization={}).path)
+    from floodlab.specs import with_values
+
+    other_bands = with_values(
+        _student_of(teacher_spec, ref), {"data.image_bands": ["VV", "VH", "RATIO"]}
+    )
+    with pytest.raises(
+        TrainingError, match=r"data\.image_bands.*'VV', 'VH', 'RATIO'.*resunet_tiny"
+    ):
+        load_teacher(other_bands, runs_root=tmp_path)
+    with pytest.raises(TrainingError, match=r"teacher_arch: 'unet'.*a resunet network"):
+        load_teacher(_student_of(teacher_spec, ref, teacher_arch="unet"), runs_root=tmp_path)
+
+    flora = specs["flora"]()
+    flora_run = str(untrained_run(tmp_path, flora, normalization={}).path)
+    with pytest.raises(TrainingError, match="a flora run; a teacher must be a segmentation run"):
+        load_teacher(_student_of(flora, flora_run), runs_root=tmp_path)

@@ -260,8 +260,13 @@ def recipe_section(
     ]
     if spec.distill is not None:
         d = spec.distill
+        teacher = (
+            f"the teacher run `{d.teacher.run}`"
+            if d.teacher is not None and d.teacher.run is not None
+            else f"a `{d.teacher_arch or 'unet'}` teacher"
+        )
         lines.append(
-            f"- Distillation from a `{d.teacher_arch}` teacher: alpha {d.alpha:g}, beta "
+            f"- Distillation from {teacher}: alpha {d.alpha:g}, beta "
             f"{d.beta:g}, temperature {d.temperature:g} (the teacher is not part of the model)"
         )
     lines += [

@@ -145,8 +145,13 @@ class DistillSpec(StrictModel):
     teacher: TeacherRef | None = Field(
         None, description="The frozen teacher; required when alpha > 0."
     )
-    teacher_arch: Literal["unet", "pspnet"] = Field(
-        "unet", description="Architecture of the teacher checkpoint."
+    teacher_arch: Literal["unet", "pspnet"] | None = Field(
+        None,
+        description=(
+            "Architecture of a teacher given as a checkpoint file (default unet). A teacher "
+            "given as a run is built from that run's own spec, any segmentation family "
+            "(sarkd, resunet, cloud_unet); when set, it must be that run's SAR-KD arch."
+        ),
     )
     temperature: float = Field(
         4.0,

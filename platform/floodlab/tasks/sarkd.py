@@ -25,22 +25,28 @@ logger = logging.getLogger(__name__)
 def load_teacher(spec: ExperimentSpec, runs_root: str | Path = "runs") -> nn.Module:
     """Build the frozen teacher of a SAR-KD student and load its trained weights.
 
-    The network is `build_sarkd(spec.distill.teacher_arch, spec.model.in_channels)`; the
-    weights come from `spec.distill.teacher.checkpoint` (a floodlab checkpoint, i.e. a
-    dict ``{"task": {"model": state_dict}, ...}``, or a bare state_dict) or from the best
-    checkpoint of the run `spec.distill.teacher.run` under `runs_root`. Files are read with
-    ``torch.load(weights_only=True)``.
+    A teacher given as a run (`spec.distill.teacher.run`, under `runs_root`) is rebuilt from
+    that run's own spec and best checkpoint, so any segmentation family can teach: a SAR-KD
+    U-Net or PSPNet, or the best ResUNet of a sweep. Its input must be the student's
+    (`data.image_bands` and `data.normalize` equal), because both see the same batches. A
+    teacher given as a checkpoint file (`spec.distill.teacher.checkpoint`, a floodlab
+    checkpoint ``{"task": {"model": state_dict}, ...}`` or a bare state_dict) is built as
+    ``build_sarkd(distill.teacher_arch or "unet", spec.model.in_channels)``. Files are read
+    with ``torch.load(weights_only=True)``.
 
     Args:
         spec: the student's experiment spec.
         runs_root: root of run directories searched for ``distill.teacher.run``.
 
     Returns:
-        The teacher in eval mode with gradients disabled, on the CPU.
+        The teacher network (logits (B, 1, H, W)) in eval mode with gradients disabled, on
+        the CPU.
 
     Raises:
-        TrainingError: no teacher is configured, or its run, checkpoint or weights are
-            missing or do not fit the architecture.
+        TrainingError: no teacher is configured; its run, checkpoint or weights are missing
+            or do not fit; or a teacher run that cannot teach this student (not a
+            segmentation run, other input bands or normalisation, another architecture
+            than `distill.teacher_arch`).
     """
     distill = spec.distill
     if distill is None or distill.teacher is None:
@@ -49,39 +55,74 @@ def load_teacher(spec: ExperimentSpec, runs_root: str | Path = "runs") -> nn.Mod
             "give distill.teacher.run (e.g. sarkd_teacher_unet/latest) or distill.teacher.checkpoint"
         )
     ref = distill.teacher
-    if ref.checkpoint is not None:
-        path, field = Path(ref.checkpoint), "distill.teacher.checkpoint"
+    if ref.checkpoint is None:
+        teacher = _teacher_from_run(spec, str(ref.run), runs_root)
     else:
-        from floodlab.tracking import RunDir
-        from floodlab.tracking.home import fetch
-
-        field = "distill.teacher.run"
+        path, field = Path(ref.checkpoint), "distill.teacher.checkpoint"
+        if not path.is_file():
+            raise TrainingError(
+                f"{field}: teacher checkpoint '{path}' does not exist; train the teacher first "
+                "or give the path of an existing checkpoint"
+            )
+        arch = distill.teacher_arch or "unet"
+        teacher = build_sarkd(arch, getattr(spec.model, "in_channels", 1))
         try:
-            run = RunDir.open(str(ref.run), root=runs_root)
-            best = run.best_checkpoint()
-            path = fetch(best) if isinstance(best, str) else best  # a run on object storage
+            load_weights(teacher, path, field=field)
         except FloodlabError as exc:
             raise TrainingError(
-                f"{field}: cannot find the teacher run {ref.run!r} under {runs_root}/ ({exc}); "
-                "train the teacher first (e.g. `floodlab train experiments/sarkd_teacher_unet.yaml`) "
-                "or point distill.teacher.checkpoint at its checkpoint file"
+                f"{exc} (the teacher is built as distill.teacher_arch={arch!r}; "
+                "it must match the architecture the checkpoint was trained with)"
             ) from exc
-    if not path.is_file():
-        raise TrainingError(
-            f"{field}: teacher checkpoint '{path}' does not exist; train the teacher first or "
-            "give the path of an existing checkpoint"
-        )
-    teacher = build_sarkd(distill.teacher_arch, getattr(spec.model, "in_channels", 1))
+        logger.info("loaded SAR-KD teacher %s from %s", arch, path)
+    teacher.eval().requires_grad_(False)
+    return teacher
+
+
+def _teacher_from_run(spec: ExperimentSpec, ref: str, runs_root: str | Path) -> nn.Module:
+    """The network of the segmentation run `ref`, with its best weights, checked to take
+    the student's input (see `load_teacher`)."""
+    from floodlab.predict.restore import load_trained
+
+    field = "distill.teacher.run"
     try:
-        load_weights(teacher, path, field=field)
+        trained = load_trained(ref, root=runs_root, checkpoint="best")
     except FloodlabError as exc:
         raise TrainingError(
-            f"{exc} (the teacher is built as distill.teacher_arch={distill.teacher_arch!r}; "
-            "it must match the architecture the checkpoint was trained with)"
+            f"{field}: cannot load the teacher run {ref!r} under {runs_root}/ ({exc}); "
+            "train the teacher first (e.g. `floodlab train experiments/sarkd_teacher_unet.yaml`) "
+            "or point distill.teacher.checkpoint at its checkpoint file"
         ) from exc
-    teacher.eval().requires_grad_(False)
-    logger.info("loaded SAR-KD teacher %s from %s", distill.teacher_arch, path)
-    return teacher
+    teacher_spec, where = trained.spec, trained.run.where
+    kind = teacher_spec.model.kind
+    if not isinstance(trained.task, SegmentationTask):
+        raise TrainingError(
+            f"{field}: {where} is a {kind} run; a teacher must be a segmentation run whose "
+            "network gives one flood logit per pixel (sarkd, resunet, cloud_unet)"
+        )
+    arch = spec.distill.teacher_arch if spec.distill is not None else None
+    teacher_arch = getattr(teacher_spec.model, "arch", None)
+    if arch is not None and (kind != "sarkd" or teacher_arch != arch):
+        found = f"a sarkd {teacher_arch}" if kind == "sarkd" else f"a {kind}"
+        raise TrainingError(
+            f"distill.teacher_arch: {arch!r}, but the teacher run {where} trained {found} "
+            "network; leave teacher_arch out (a run's architecture comes from its spec)"
+        )
+    for name in ("image_bands", "normalize"):
+        mine, theirs = getattr(spec.data, name), getattr(teacher_spec.data, name)
+        if mine != theirs:
+            raise TrainingError(
+                f"data.{name}: the student's is {mine!r} but the teacher run {where} trained "
+                f"on {theirs!r}; the teacher sees the student's batches, so set the same "
+                f"data.{name} or choose a teacher trained on it"
+            )
+    logger.info(
+        "loaded the %s teacher of run %s (epoch %d, %s)",
+        kind,
+        where,
+        trained.epoch,
+        trained.checkpoint,
+    )
+    return trained.task.nets["model"]
 
 
 @register_family(SarKDSpec, model=build_sarkd_from_spec)
