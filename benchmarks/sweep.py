@@ -9,8 +9,8 @@ weights, the SSIM weight and the fusion window. On this task (32 chips of 64 px,
 a random probe of 24 trials found a best val IoU per trial of 0.07-0.13 with lr below 3e-4
 (no better than the start), 0.28-0.46 with lr from 1e-3 to 4e-2 but batches of 16 or 32
 (too few steps) and 0.54-0.79 with lr above 1e-3 and batches of 4; two trials in 24
-reached 0.75. No strategy evaluates the spec's defaults, so no point is
-shared by construction.
+reached 0.75. No strategy evaluates the spec's defaults, so no point is shared by
+construction.
 
 A strategy's budget is counted in trial-epochs (one epoch of one trial), in the order the
 epochs were reported. Per strategy and seed it measures:
@@ -28,7 +28,9 @@ TPE + ASHA is >= 2). One JSON line:
         [--seeds 0,1,2,3,4] [--target 0.75]
 
 Wall time is reported only beside the trial-epoch budget; the default run (5 seeds, 4
-strategies, 24 trials each) takes about 46 minutes on 2 CPU cores.
+strategies, 24 trials each) takes about 46 minutes on 2 CPU cores. In one such run,
+TPE + ASHA reached val IoU 0.75 in a median of 37 trial-epochs (every seed) and random
+search in 130 (3 seeds of 5): a ratio of 3.5.
 """
 
 from __future__ import annotations
