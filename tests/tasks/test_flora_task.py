@@ -218,3 +218,107 @@ def test_bf16_autocast_step(decouple, specs, batch_of, make_ctx) -> None:
     out = task.train_step(batch_of(n=2), ctx)
     assert all(torch.isfinite(v) for v in out.values())
     assert {"distill", "g_adv", "d_adv"} <= set(out)
+
+
+def _grads(task) -> dict[str, torch.Tensor | None]:
+    return {n: p.grad for n, p in task.nets.named_parameters()}
+
+
+class _Collect:
+    """A step context that only runs backward (gradients stay for the test to read)."""
+
+    epoch = global_step = 0
+
+    def autocast(self):
+        return torch.autocast("cpu", enabled=False)
+
+    def backward(self, loss, opt="main"):
+        loss.backward()
+
+    def step(self, opt="main"):
+        pass
+
+
+def test_sar_alone_pass_trains_the_sar_alone_path_on_fused_batches(specs, batch_of) -> None:
+    """Every batch fuses the prior; only with `model.sar_alone_pass` does the SAR-alone path
+    (the learned prior tokens and condition it uses in place of the optical features) learn,
+    with its own loss terms and the fused prediction's KD beside the fused ones."""
+    batch = batch_of(n=2)
+    torch.manual_seed(0)
+    plain = build_task(specs["flora"](model={"optical_dropout": 0.0}))
+    out = plain.train_step(batch, _Collect())
+    assert not any(k.startswith("sar_alone/") for k in out) and "distill_seg" not in out
+    stand_ins = [n for n in _grads(plain) if "prior_tokens" in n or "prior_condition" in n]
+    assert stand_ins
+    assert all(_grads(plain)[n] is None for n in stand_ins)
+
+    torch.manual_seed(0)
+    paired = build_task(
+        specs["flora"](
+            model={"optical_dropout": 0.0, "sar_alone_pass": True},
+            distill={"weight": 0.03, "seg": 0.5},
+        )
+    )
+    out = paired.train_step(batch, _Collect())
+    assert {"sar_alone/dice", "sar_alone/bce", "sar_alone/charbonnier", "distill_seg"} <= set(out)
+    assert torch.isclose(out["loss"], sum(v for k, v in out.items() if k != "loss"))
+    # The fused terms are those of the plain run (same weights, same batch).
+    for key in ("dice", "bce", "charbonnier"):
+        assert torch.isclose(out[key], plain.train_step(batch, _Collect())[key])
+    grads = _grads(paired)
+    assert all(grads[n] is not None for n in stand_ins)
+    # FiLM starts as the identity (no gradient to its condition yet); the tokens learn.
+    assert all(grads[n].abs().sum() > 0 for n in stand_ins if "prior_tokens" in n)
+
+
+def test_sar_alone_pass_runs_as_one_ddp_forward(specs, batch_of, tmp_path) -> None:
+    """Both passes come from one forward call, so DDP (unused parameters searched, as
+    FLoRA's runtime wraps it) reduces the same gradients as the plain model."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    spec = specs["flora"](
+        model={"optical_dropout": 0.0, "sar_alone_pass": True}, distill={"weight": 0.03, "seg": 0.5}
+    )
+    batch = batch_of(n=2)
+    torch.manual_seed(0)
+    plain = build_task(spec)
+    torch.manual_seed(0)
+    wrapped = build_task(spec)
+    plain.train_step(batch, _Collect())
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
+    )
+    try:
+        wrapped.nets["model"] = DistributedDataParallel(
+            wrapped.nets["model"], find_unused_parameters=True
+        )
+        wrapped.train_step(batch, _Collect())
+    finally:
+        dist.destroy_process_group()
+    for a, b in zip(plain.nets.parameters(), wrapped.nets.parameters(), strict=True):
+        assert (a.grad is None) == (b.grad is None)
+        if a.grad is not None:
+            assert torch.allclose(a.grad, b.grad, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        (["loss.distill.seg=0.5"], "model.sar_alone_pass: loss.distill.seg > 0"),
+        (
+            ["model.sar_alone_pass=true", "model.optical_dropout=1.0"],
+            "model.sar_alone_pass: with model.optical_dropout=1 no batch fuses the prior",
+        ),
+    ],
+)
+def test_sar_alone_pass_settings_that_cannot_work_are_refused(overrides, says) -> None:
+    from pathlib import Path
+
+    from floodlab.errors import SpecError
+    from floodlab.specs import load_spec
+
+    source = Path(__file__).resolve().parents[2] / "experiments" / "ombria_flora.yaml"
+    with pytest.raises(SpecError) as info:
+        load_spec(source, overrides)
+    assert any(says in p for p in info.value.problems), info.value.problems

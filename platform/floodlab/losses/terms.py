@@ -65,6 +65,7 @@ TASK_TERMS: frozenset[str] = frozenset(
         "rec.adversarial",
         "rec.lpips",
         "distill.weight",
+        "distill.seg",
         "gan.adversarial",
         "gan.cycle",
         "gan.identity",

@@ -65,9 +65,16 @@ class RecLossSpec(StrictModel):
 
 
 class FeatureDistillSpec(StrictModel):
-    """Feature distillation from FLoRA's optical teacher into the fused SAR features."""
+    """Distillation of FLoRA's optical prior into its SAR path."""
 
     weight: Weight = Field(0.0, description="Weight of the per-scale feature alignment loss.")
+    seg: Weight = Field(
+        0.0,
+        description="Weight of the distillation of the fused (SAR + optical prior) segmentation into the SAR-alone one on the same batch (temperature KD); needs model.sar_alone_pass.",
+    )
+    temperature: float = Field(
+        2.0, gt=0, description="Temperature of the `seg` distillation's soft targets."
+    )
 
 
 class GanLossSpec(StrictModel):

@@ -121,6 +121,10 @@ class FloraSpec(FamilySpec):
         0.3,
         description="Probability of dropping the optical prior for a training batch, so the model learns to infer from SAR alone.",
     )
+    sar_alone_pass: bool = Field(
+        False,
+        description="On training batches that fuse the optical prior, also decode the same batch from SAR alone and add its losses, so the decoders learn SAR-alone inference on every batch (with loss.distill.seg, from the fused prediction too); costs a second fusion and decoder pass on those batches.",
+    )
     discriminator: bool = Field(
         False,
         description="Train a PatchGAN discriminator on the translation (needs loss.rec.adversarial > 0).",
@@ -156,6 +160,18 @@ class FloraSpec(FamilySpec):
         if len(d.target_bands) != self.out_channels:
             raise ValueError(
                 f"data.target_bands: FLoRA translates to model.out_channels={self.out_channels} bands, but data.target_bands={d.target_bands}"
+            )
+        if loss.distill.seg > 0 and not self.sar_alone_pass:
+            raise ValueError(
+                "model.sar_alone_pass: loss.distill.seg > 0 distils the fused segmentation into "
+                "the SAR-alone pass of the same batch; set model.sar_alone_pass: true or "
+                "loss.distill.seg: 0"
+            )
+        if self.sar_alone_pass and self.optical_dropout >= 1:
+            raise ValueError(
+                "model.sar_alone_pass: with model.optical_dropout=1 no batch fuses the prior, "
+                "so there is no fused pass to pair; lower model.optical_dropout or set "
+                "model.sar_alone_pass: false"
             )
         if loss.rec.adversarial > 0 and not self.discriminator:
             raise ValueError(

@@ -18,6 +18,7 @@ from floodlab.errors import SpecError
 from floodlab.losses import (
     FeatureDistillation,
     all_reduce_grads,
+    kd_binary_loss,
     lsgan_discriminator_loss,
     no_sync,
     pcgrad_backward,
@@ -44,6 +45,8 @@ from floodlab.tasks.registry import build_model, register_family
 
 logger = logging.getLogger(__name__)
 
+SAR_ALONE = "sar_alone"  # prefix of the SAR-alone pass's loss terms
+
 
 @register_family(FloraSpec, model=build_flora)
 class FloraTask(Task):
@@ -61,6 +64,12 @@ class FloraTask(Task):
         seg:  dice, bce, boundary, focal_tversky, focal   (label-validity masked)
         rec:  charbonnier, ssim, fft, edge (+ g_adv, LSGAN vs the PatchGAN)
         distill: weight * mean_s MSE(proj_s(fused_s), teacher_s.detach())
+
+    With `model.sar_alone_pass`, a batch that fuses the prior is also decoded from SAR
+    alone in the same forward; its seg and rec terms are added under ``sar_alone/<name>``,
+    the feature distillation moves to the SAR-alone features (the ones inference uses), and
+    ``distill_seg`` (weight `loss.distill.seg`) distils the fused segmentation into the
+    SAR-alone one (temperature KD, the fused logits detached).
 
     each weighted by its `loss.*` field and reported by name ("loss" is the sum; "d_adv"
     is the discriminator's own loss). `loss.decouple` keeps the seg and rec gradients apart
@@ -196,13 +205,20 @@ class FloraTask(Task):
         # Under DDP, PCGrad projects each rank's own task gradients, so the automatic
         # all-reduce is suspended and the final gradients are averaged by hand.
         sync = no_sync(self.nets) if pcgrad else contextlib.nullcontext(False)
+        paired = not drop and self.spec.model.sar_alone_pass  # type: ignore[union-attr]
         with sync as manual_reduce:
             with ctx.autocast():
                 out = self.nets["model"](
-                    sar, optical, fuse_optical=not drop, detach_branch=self.detach_branch
+                    sar,
+                    optical,
+                    fuse_optical=not drop,
+                    detach_branch=self.detach_branch,
+                    sar_alone_too=paired,
                 )
             with full_precision(sar.device):
                 seg, rec, other = self._loss_terms(out, batch, adversarial=adversarial)
+                if out["sar_alone"] is not None:
+                    other = self._sar_alone_terms(out, batch, seg, rec)
                 terms = {**seg, **rec, **other}
                 loss = total(terms)
             if pcgrad:
@@ -224,6 +240,27 @@ class FloraTask(Task):
                 out["rgb"].detach(), batch[sample.TARGET], ctx
             )
         return detached(terms)
+
+    def _sar_alone_terms(
+        self,
+        out: dict[str, Any],
+        batch: Batch,
+        seg: dict[str, Tensor],
+        rec: dict[str, Tensor],
+    ) -> dict[str, Tensor]:
+        """Add the SAR-alone pass's seg and rec terms to `seg` and `rec` (as
+        ``sar_alone/<name>``) and return the distillation terms on that pass: the feature
+        alignment to the teacher and, with `loss.distill.seg`, the fused prediction's KD."""
+        alone = {**out["sar_alone"], "teacher": out["teacher"]}
+        a_seg, a_rec, other = self._loss_terms(alone, batch)
+        seg.update({f"{SAR_ALONE}/{k}": v for k, v in a_seg.items()})
+        rec.update({f"{SAR_ALONE}/{k}": v for k, v in a_rec.items()})
+        d = self.spec.loss.distill
+        if d.seg > 0:
+            other["distill_seg"] = d.seg * kd_binary_loss(
+                alone["seg"].float(), out["seg"].float(), d.temperature, batch_valid(batch)
+            )
+        return other
 
     def _discriminator_step(self, fake: Tensor, real: Tensor, ctx: StepContext) -> Tensor:
         """LSGAN discriminator update on real targets vs detached translations."""

@@ -81,6 +81,7 @@ class FloraModel(nn.Module):
         *,
         fuse_optical: bool = True,
         detach_branch: DetachBranch = None,
+        sar_alone_too: bool = False,
     ) -> dict[str, Any]:
         """Translate and segment.
 
@@ -91,12 +92,17 @@ class FloraModel(nn.Module):
                 still runs the teacher for distillation targets).
             detach_branch: ``"seg"`` or ``"rec"``: that decoder receives detached features,
                 so its loss does not reach the SAR encoder, fusion or teacher.
+            sar_alone_too: when the prior is fused, also decode the same SAR features
+                without it (one encoder pass, both fusions and decoders) and return that
+                under ``"sar_alone"`` (``"seg"``, ``"rgb"``, ``"fused"``). Inside one call,
+                so one DDP forward covers both paths.
 
         Returns:
             ``"seg"`` logits (B, num_classes, H, W); ``"rgb"`` (B, out_channels, H, W) in
             [0, 1]; ``"fused"``: fused SAR features per fused scale (B, C_s, h_s, w_s),
             shallow to deep; ``"teacher"``: the teacher's features at the same scales, or
-            None when ``optical`` is None.
+            None when ``optical`` is None; ``"sar_alone"`` with `sar_alone_too` and a fused
+            prior, else None.
         """
         if detach_branch not in (None, "seg", "rec"):
             raise ValueError(
@@ -109,26 +115,42 @@ class FloraModel(nn.Module):
             optical, _ = pad_to_multiple(optical, self.multiple)
             teacher_feats = self.teacher(optical)
         use_optical = teacher_feats is not None and fuse_optical
+        prior = teacher_feats if use_optical else None
+        out = self._fuse_and_decode(feats, prior, size, detach_branch)
+        out["teacher"] = (
+            None
+            if teacher_feats is None
+            else [self._crop_scale(teacher_feats[s], s, size) for s in self.fused_scales]
+        )
+        out["sar_alone"] = (
+            self._fuse_and_decode(feats, None, size, detach_branch)
+            if sar_alone_too and prior is not None
+            else None
+        )
+        return out
 
+    def _fuse_and_decode(
+        self,
+        feats: list[Tensor],
+        prior: list[Tensor] | None,
+        size: tuple[int, int],
+        detach_branch: DetachBranch,
+    ) -> dict[str, Any]:
+        """Fuse the encoder pyramid `feats` (left unchanged) with the teacher's `prior`
+        pyramid (None: the learned prior tokens) and run both decoders."""
+        feats = list(feats)
         fused: list[Tensor] = []
         for scale, block in zip(self.fused_scales, self.fusion, strict=True):
-            prior = teacher_feats[scale] if use_optical and teacher_feats is not None else None
-            feats[scale] = block(feats[scale], prior)
+            feats[scale] = block(feats[scale], None if prior is None else prior[scale])
             fused.append(feats[scale])
-
         seg_in = [f.detach() for f in feats] if detach_branch == "seg" else feats
         rec_in = [f.detach() for f in feats] if detach_branch == "rec" else feats
-        seg = crop_to(self.seg_decoder(seg_in), size)
-        rgb = torch.sigmoid(crop_to(self.rec_decoder(rec_in), size))
         return {
-            "seg": seg,
-            "rgb": rgb,
+            "seg": crop_to(self.seg_decoder(seg_in), size),
+            "rgb": torch.sigmoid(crop_to(self.rec_decoder(rec_in), size)),
             "fused": [
                 self._crop_scale(f, s, size) for f, s in zip(fused, self.fused_scales, strict=True)
             ],
-            "teacher": None
-            if teacher_feats is None
-            else [self._crop_scale(teacher_feats[s], s, size) for s in self.fused_scales],
         }
 
     @staticmethod
