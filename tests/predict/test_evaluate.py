@@ -188,3 +188,57 @@ def test_evaluate_refuses_a_threshold_it_cannot_use(resunet_run, args, message):
     result = CliRunner().invoke(main, ["evaluate", str(resunet_run.path), *args])
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def _copy_run(run: RunDir, name: str, edit) -> Path:
+    """A copy of `run` under another experiment name, its test rows passed through `edit`."""
+    import shutil
+
+    copy = run.path.parent.parent / name / run.path.name
+    shutil.copytree(run.path, copy)
+    path = copy / "eval" / "test" / "per_image.csv"
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    fields = list(rows[0])
+    rows = edit(rows)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return copy
+
+
+def test_compare_gives_the_paired_difference_evaluate_gives_in_one_run(resunet_run):
+    """Run B is run A whose model predicted all water on every chip: A - B must be the
+    model - all_water difference `evaluate` reported inside run A (same chips, same
+    resamples), and a missing report or other chips are refused with exit code 2."""
+    report = evaluate_run(resunet_run.path, split="test", overwrite=True)
+
+    def all_water(rows):
+        for r in rows:
+            for k in ("tp", "fp", "fn", "tn"):
+                r[f"{k}_model"] = r[f"{k}_all_water"]
+        return rows
+
+    b = _copy_run(resunet_run, "as_all_water", all_water)
+    result = CliRunner().invoke(main, ["compare", str(resunet_run.path), str(b), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    (pair,) = out["difference"].values()
+    expected = report["differences"]["model - all_water"]
+    for key in ("mean_image_iou", "iou"):
+        assert pair[key]["value"] == pytest.approx(expected[key]["value"])
+        assert pair[key]["ci95"] == pytest.approx(expected[key]["ci95"])
+    assert pair["images_better"] == pytest.approx(expected["images_better"])
+    assert out["chips"] == report["images"]
+    table = CliRunner().invoke(main, ["compare", str(resunet_run.path), str(b)])
+    assert table.exit_code == 0 and "better on" in table.output, table.output
+
+    fewer = _copy_run(resunet_run, "fewer_chips", lambda rows: rows[1:])
+    missing = CliRunner().invoke(main, ["compare", str(resunet_run.path), str(fewer)])
+    assert missing.exit_code == 2 and "different chips" in missing.output, missing.output
+    unevaluated = CliRunner().invoke(
+        main, ["compare", str(resunet_run.path), str(b), "--split", "val", "--tta", "flips"]
+    )
+    assert unevaluated.exit_code == 2, unevaluated.output
+    assert "floodlab evaluate" in unevaluated.output and "Traceback" not in unevaluated.output

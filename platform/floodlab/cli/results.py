@@ -132,6 +132,82 @@ def evaluate_cmd(
         click.echo(f"{name + ':':<17}{path}")
 
 
+@main.command("compare")
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--split", default="test", show_default=True, help="The evaluated split.")
+@click.option(
+    "--store",
+    default=None,
+    help="The other store both runs were evaluated on, if not their own (`evaluate --store`).",
+)
+@tta_option
+@click.option(
+    "--threshold",
+    default="0.5",
+    show_default=True,
+    metavar="P|SPLIT",
+    help="The threshold both runs were evaluated at (`evaluate --threshold`).",
+)
+@click.option(
+    "--predictor",
+    default="model",
+    show_default=True,
+    help="Which prediction of the reports: model, model_with_optical (FLoRA with its prior).",
+)
+@click.option(
+    "--bootstrap",
+    "resamples",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Bootstrap resamples of the chips.",
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap resampling."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as one JSON object.")
+@root_option
+@user_errors
+def compare_cmd(
+    run_a: str,
+    run_b: str,
+    split: str,
+    store: str | None,
+    tta: str,
+    threshold: str,
+    predictor: str,
+    resamples: int,
+    seed: int,
+    as_json: bool,
+    root: str,
+) -> None:
+    """Compare RUN_A with RUN_B on the chips both were evaluated on: each run's mean
+    per-image and pooled IoU, and RUN_A - RUN_B with a paired bootstrap interval (the same
+    chips resampled for both). Reads the reports of `floodlab evaluate`; writes nothing."""
+    import json
+
+    from floodlab.predict.compare import compare_runs, format_comparison
+
+    try:
+        at: float | str = float(threshold)
+    except ValueError:
+        at = threshold
+    report = compare_runs(
+        run_a,
+        run_b,
+        root=root,
+        split=split,
+        store=store,
+        tta=tta,
+        threshold=at,
+        predictor=predictor,
+        resamples=resamples,
+        seed=seed,
+    )
+    click.echo(json.dumps(report) if as_json else format_comparison(report))
+
+
 @main.command()
 @click.argument("inputs", metavar="[RUN] SCENES...", nargs=-1, required=True)
 @click.option(
