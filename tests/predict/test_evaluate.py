@@ -238,7 +238,7 @@ def test_compare_gives_the_paired_difference_evaluate_gives_in_one_run(resunet_r
     missing = CliRunner().invoke(main, ["compare", str(resunet_run.path), str(fewer)])
     assert missing.exit_code == 2 and "different chips" in missing.output, missing.output
     unevaluated = CliRunner().invoke(
-        main, ["compare", str(resunet_run.path), str(b), "--split", "val", "--tta", "flips"]
+        main, ["compare", str(resunet_run.path), str(b), "--split", "val", "--threshold", "0.37"]
     )
     assert unevaluated.exit_code == 2, unevaluated.output
     assert "floodlab evaluate" in unevaluated.output and "Traceback" not in unevaluated.output

@@ -165,28 +165,21 @@ def test_overfits_a_few_patches(specs, batch_of, make_ctx) -> None:
 
 def test_pcgrad_under_ddp_reduces_by_hand_to_the_same_gradients(specs, batch_of, tmp_path) -> None:
     """One gloo rank: PCGrad's no_sync + manual all-reduce gives the plain gradients."""
+    spec = specs["flora"](model={"optical_dropout": 0.0}, decouple="pcgrad")
+    _assert_ddp_gives_the_plain_gradients(spec, batch_of(n=2), tmp_path)
+
+
+def _assert_ddp_gives_the_plain_gradients(spec, batch, tmp_path) -> None:
+    """One train step of `spec` on `batch` gives the same gradients with the model wrapped
+    in DDP (one gloo rank, unused parameters searched, as FLoRA's runtime wraps it)."""
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    class Collect:
-        epoch = global_step = 0
-
-        def autocast(self):
-            return torch.autocast("cpu", enabled=False)
-
-        def backward(self, loss, opt="main"):
-            loss.backward()
-
-        def step(self, opt="main"):
-            pass
-
-    spec = specs["flora"](model={"optical_dropout": 0.0}, decouple="pcgrad")
-    batch = batch_of(n=2)
     torch.manual_seed(0)
     plain = build_task(spec)
     torch.manual_seed(0)
     wrapped = build_task(spec)
-    plain.train_step(batch, Collect())
+    plain.train_step(batch, _Collect())
     dist.init_process_group(
         "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
     )
@@ -194,7 +187,7 @@ def test_pcgrad_under_ddp_reduces_by_hand_to_the_same_gradients(specs, batch_of,
         wrapped.nets["model"] = DistributedDataParallel(
             wrapped.nets["model"], find_unused_parameters=True
         )
-        wrapped.train_step(batch, Collect())
+        wrapped.train_step(batch, _Collect())
     finally:
         dist.destroy_process_group()
     for a, b in zip(plain.nets.parameters(), wrapped.nets.parameters(), strict=True):
@@ -272,34 +265,11 @@ def test_sar_alone_pass_trains_the_sar_alone_path_on_fused_batches(specs, batch_
 
 
 def test_sar_alone_pass_runs_as_one_ddp_forward(specs, batch_of, tmp_path) -> None:
-    """Both passes come from one forward call, so DDP (unused parameters searched, as
-    FLoRA's runtime wraps it) reduces the same gradients as the plain model."""
-    import torch.distributed as dist
-    from torch.nn.parallel import DistributedDataParallel
-
+    """Both passes come from one forward call, so DDP reduces them as one graph."""
     spec = specs["flora"](
         model={"optical_dropout": 0.0, "sar_alone_pass": True}, distill={"weight": 0.03, "seg": 0.5}
     )
-    batch = batch_of(n=2)
-    torch.manual_seed(0)
-    plain = build_task(spec)
-    torch.manual_seed(0)
-    wrapped = build_task(spec)
-    plain.train_step(batch, _Collect())
-    dist.init_process_group(
-        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
-    )
-    try:
-        wrapped.nets["model"] = DistributedDataParallel(
-            wrapped.nets["model"], find_unused_parameters=True
-        )
-        wrapped.train_step(batch, _Collect())
-    finally:
-        dist.destroy_process_group()
-    for a, b in zip(plain.nets.parameters(), wrapped.nets.parameters(), strict=True):
-        assert (a.grad is None) == (b.grad is None)
-        if a.grad is not None:
-            assert torch.allclose(a.grad, b.grad, atol=1e-6)
+    _assert_ddp_gives_the_plain_gradients(spec, batch_of(n=2), tmp_path)
 
 
 @pytest.mark.parametrize(

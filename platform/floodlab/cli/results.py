@@ -30,6 +30,21 @@ from floodlab.cli.common import (
 )
 
 
+def bootstrap_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """``--bootstrap`` (resamples of the chips) and ``--seed`` of the 95% intervals."""
+    fn = click.option(
+        "--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap resampling."
+    )(fn)
+    return click.option(
+        "--bootstrap",
+        "resamples",
+        default=1000,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="Bootstrap resamples of the chips for the 95% intervals.",
+    )(fn)
+
+
 @main.command("evaluate")
 @click.argument("run")
 @click.option(
@@ -52,17 +67,7 @@ from floodlab.cli.common import (
     512, "Chips up to this side are predicted in one pass; larger ones in blended windows."
 )
 @overlap_option("Overlap of the blended windows (<= window/2).")
-@click.option(
-    "--bootstrap",
-    "resamples",
-    default=1000,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Bootstrap resamples of the images for the 95% intervals.",
-)
-@click.option(
-    "--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap resampling."
-)
+@bootstrap_options
 @click.option(
     "--threshold",
     default="0.5",
@@ -155,17 +160,7 @@ def evaluate_cmd(
     show_default=True,
     help="Which prediction of the reports: model, model_with_optical (FLoRA with its prior).",
 )
-@click.option(
-    "--bootstrap",
-    "resamples",
-    default=1000,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Bootstrap resamples of the chips.",
-)
-@click.option(
-    "--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap resampling."
-)
+@bootstrap_options
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as one JSON object.")
 @root_option
 @user_errors
