@@ -65,18 +65,18 @@ class FloraTask(Task):
         rec:  charbonnier, ssim, fft, edge (+ g_adv, LSGAN vs the PatchGAN)
         distill: weight * mean_s MSE(proj_s(fused_s), teacher_s.detach())
 
-    With `model.sar_alone_pass`, a batch that fuses the prior is also decoded from SAR
-    alone in the same forward; its seg and rec terms are added under ``sar_alone/<name>``,
-    the feature distillation moves to the SAR-alone features (the ones inference uses), and
-    ``distill_seg`` (weight `loss.distill.seg`) distils the fused segmentation into the
-    SAR-alone one (temperature KD, the fused logits detached).
-
     each weighted by its `loss.*` field and reported by name ("loss" is the sum; "d_adv"
     is the discriminator's own loss). `loss.decouple` keeps the seg and rec gradients apart
     in the shared encoder: "stopgrad" detaches the features before `loss.stopgrad_branch`
     (via the model's ``detach_branch``), "pcgrad" projects conflicting gradients on the
     shared parameters (SAR encoder, fusion and teacher; see `floodlab.losses.decoupling`).
     Translation targets are masked where any target band is not finite.
+
+    With `model.sar_alone_pass`, a batch that fuses the prior is also decoded from SAR
+    alone in the same forward; its seg and rec terms are added under ``sar_alone/<name>``,
+    the feature distillation moves to the SAR-alone features (the ones inference uses), and
+    ``distill_seg`` (weight `loss.distill.seg`) distils the fused segmentation into the
+    SAR-alone one (temperature KD, the fused logits detached).
 
     Evaluation reports both regimes: SAR alone under the plain keys ("iou", "f1",
     "psnr", "ssim", ... what a deployment without optical data sees) and with the optical
@@ -165,7 +165,12 @@ class FloraTask(Task):
         return self.g_adv_weight > 0 and epoch >= self.spec.loss.rec.adversarial_start_epoch
 
     def _loss_terms(
-        self, out: dict[str, Any], batch: Batch, *, adversarial: bool = False
+        self,
+        out: dict[str, Any],
+        batch: Batch,
+        *,
+        adversarial: bool = False,
+        distill: bool = True,
     ) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
         """(seg terms, rec terms incl. g_adv when `adversarial`, other terms) for one
         forward's outputs. Validation leaves g_adv out, so val/loss compares across epochs."""
@@ -187,7 +192,7 @@ class FloraTask(Task):
         if adversarial:
             rec["g_adv"] = self.g_adv_weight * fooling_loss(self.nets["disc"], out["rgb"])
         other: dict[str, Tensor] = {}
-        if "distill" in self.nets and out["teacher"] is not None:
+        if distill and "distill" in self.nets and out["teacher"] is not None:
             other["distill"] = self.spec.loss.distill.weight * self.nets["distill"](
                 out["fused"], out["teacher"]
             )
@@ -216,8 +221,11 @@ class FloraTask(Task):
                     sar_alone_too=paired,
                 )
             with full_precision(sar.device):
-                seg, rec, other = self._loss_terms(out, batch, adversarial=adversarial)
-                if out["sar_alone"] is not None:
+                # With the SAR-alone pass, the feature distillation is that pass's.
+                seg, rec, other = self._loss_terms(
+                    out, batch, adversarial=adversarial, distill=not paired
+                )
+                if paired:
                     other = self._sar_alone_terms(out, batch, seg, rec)
                 terms = {**seg, **rec, **other}
                 loss = total(terms)
