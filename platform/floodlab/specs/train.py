@@ -90,6 +90,17 @@ class TrainerSpec(StrictModel):
     grad_clip: float | None = Field(
         1.0, gt=0.0, description="Clip the global gradient norm to this value (None = off)."
     )
+    ema_decay: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description=(
+            "Keep an exponential moving average of the weights with this decay per optimiser "
+            "step (warmed up as min(decay, (1 + n) / (10 + n)) after n steps); validation, "
+            "checkpoint ranking, evaluate and predict then use the averaged weights. "
+            "None = off."
+        ),
+    )
     early_stopping: EarlyStoppingSpec | None = Field(
         None, description="Early stopping; None = train all epochs."
     )

@@ -31,8 +31,8 @@ from floodlab.io import atomic_path, json_safe, write_json
 from floodlab.tracking.checkpoint_dirs import CHECKPOINT_FILE, CHECKPOINT_META
 
 
-class Checkpoint(TypedDict):
-    """Everything needed to continue a run at its next epoch (what ``checkpoint.pt`` holds)."""
+class _CheckpointRequired(TypedDict):
+    """The keys every checkpoint has."""
 
     task: dict[str, Any]  # task.state_dict(): the weights of every network
     optimizers: dict[str, Any]  # per optimiser ("main", or "g"/"d"): its state_dict
@@ -43,7 +43,16 @@ class Checkpoint(TypedDict):
     loop: dict[str, Any]  # LoopState.to_dict(): epoch (last completed, 1-based), ...
 
 
-REQUIRED_KEYS: tuple[str, ...] = tuple(Checkpoint.__annotations__)
+class Checkpoint(_CheckpointRequired, total=False):
+    """Everything needed to continue a run at its next epoch (what ``checkpoint.pt`` holds)."""
+
+    # With trainer.ema_decay: `task` holds the averaged weights, this the trained ones.
+    training: dict[str, Any]
+
+
+REQUIRED_KEYS: tuple[str, ...] = tuple(
+    k for k in Checkpoint.__annotations__ if k in Checkpoint.__required_keys__
+)
 
 
 def save_checkpoint(path: str | Path, state: Checkpoint) -> Path:

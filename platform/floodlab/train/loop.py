@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from typing import Any, Protocol
 
 import torch
@@ -23,6 +24,7 @@ from floodlab.metrics import keys
 from floodlab.specs import ExperimentSpec
 from floodlab.tasks.base import Batch, Task
 from floodlab.tracking.checkpoint import Checkpoint
+from floodlab.train.averaging import WeightAverage
 from floodlab.train.schedules import EpochLR
 from floodlab.train.state import LoopState as LoopState
 from floodlab.train.state import checkpoint_state, restore
@@ -187,6 +189,13 @@ def fit(
     if resume is not None:
         state = restore(resume, task, optimizers, schedulers, scaler)
         log.info("resuming after epoch %d (global step %d)", state.epoch, state.global_step)
+    averaging = None
+    if t.ema_decay is not None:
+        averaging = WeightAverage(task, t.ema_decay, steps=state.global_step)
+        if resume is not None and "training" in resume:  # else: the average starts here
+            averaging.load_state_dict(resume["task"])
+    # Validation and image panels see the averaged weights when there are some.
+    judged = averaging.swapped_in if averaging is not None else nullcontext
     ctx = LoopStepContext(optimizers, scaler, device, t.precision, t.grad_clip)
 
     for epoch in range(state.epoch + 1, t.epochs + 1):
@@ -213,6 +222,8 @@ def fit(
             check_finite(components, ctx, i + 1, lrs)
             if scaler.is_enabled() and ctx.stepped:
                 scaler.update()
+            if averaging is not None and ctx.stepped:
+                averaging.update()
             tracker.add(components)
             state.global_step += 1
             steps += 1
@@ -239,14 +250,16 @@ def fit(
         evaluated = should_evaluate(epoch, spec)
         if evaluated:
             sync_buffers(task)
-            val = evaluate(
-                task,
-                val_loader,
-                device,
-                limit=t.limit_val_batches,
-                precision=t.precision,
-                labelled=labelled,
-            )
+            with judged(task):
+                sync_buffers(task)
+                val = evaluate(
+                    task,
+                    val_loader,
+                    device,
+                    limit=t.limit_val_batches,
+                    precision=t.precision,
+                    labelled=labelled,
+                )
             if not val:
                 raise no_valid_pixels(spec, spec.data.val_split, epoch)
             state.last_val = {keys.val(k): v for k, v in val.items()}
@@ -278,16 +291,19 @@ def fit(
         due = epoch % t.checkpoint_every == 0 or final
 
         def make_checkpoint(record: dict[str, Any] = record) -> Checkpoint:
-            return checkpoint_state(task, optimizers, schedulers, scaler, state, spec, record)
+            return checkpoint_state(
+                task, optimizers, schedulers, scaler, state, spec, record, averaging
+            )
 
         if hooks is not None:
-            hooks.on_epoch_end(
-                state,
-                record,
-                evaluated=evaluated,
-                checkpoint=make_checkpoint if due else None,
-                final=final,
-            )
+            with judged(task):
+                hooks.on_epoch_end(
+                    state,
+                    record,
+                    evaluated=evaluated,
+                    checkpoint=make_checkpoint if due else None,
+                    final=final,
+                )
         if state.stopped_early:
             log.info(
                 "early stopping after epoch %d: %s did not improve for %d checks",

@@ -11,6 +11,7 @@ from floodlab.errors import TrainingError
 from floodlab.specs import ExperimentSpec, spec_hash
 from floodlab.tasks.base import Task
 from floodlab.tracking.checkpoint import Checkpoint
+from floodlab.train.averaging import WeightAverage
 from floodlab.train.schedules import EpochLR
 
 
@@ -60,10 +61,15 @@ def checkpoint_state(
     state: LoopState,
     spec: ExperimentSpec,
     record: dict[str, Any],
+    averaging: WeightAverage | None = None,
 ) -> Checkpoint:
-    """Everything needed to continue at the next epoch (see floodlab.tracking.checkpoint)."""
-    return Checkpoint(
-        task=task.state_dict(),
+    """Everything needed to continue at the next epoch (see floodlab.tracking.checkpoint).
+
+    With a weight average, ``task`` holds the averaged weights (the ones validated and
+    used) and ``training`` the weights being trained.
+    """
+    checkpoint = Checkpoint(
+        task=averaging.state_dict() if averaging is not None else task.state_dict(),
         optimizers={k: o.state_dict() for k, o in optimizers.items()},
         schedulers={k: s.state_dict() for k, s in schedulers.items()},
         scaler=scaler.state_dict() if scaler.is_enabled() else {},
@@ -71,6 +77,9 @@ def checkpoint_state(
         metrics={k: v for k, v in record.items() if isinstance(v, int | float)},
         loop=state.to_dict(),
     )
+    if averaging is not None:
+        checkpoint["training"] = averaging.training_state_dict()
+    return checkpoint
 
 
 def restore(
@@ -80,8 +89,12 @@ def restore(
     schedulers: dict[str, EpochLR],
     scaler: torch.amp.GradScaler,
 ) -> LoopState:
-    """Load weights, optimiser/schedule/scaler state; return the loop state to continue from."""
-    task.load_state_dict(checkpoint["task"])
+    """Load weights, optimiser/schedule/scaler state; return the loop state to continue from.
+
+    The weights are the trained ones (``training``) when the checkpoint holds an average
+    in ``task``; `floodlab.train.averaging.WeightAverage` loads the average.
+    """
+    task.load_state_dict(checkpoint.get("training", checkpoint["task"]))
     missing = sorted(set(optimizers) - set(checkpoint["optimizers"]))
     if missing:
         raise TrainingError(
