@@ -150,6 +150,7 @@ def test_killed_worker_restarts_from_checkpoint_without_duplicate_epochs(
             "trainer.num_workers=2",
             "trainer.checkpoint_every=2",
             "trainer.max_failures=1",
+            "trainer.ema_decay=0.9",  # the weight average survives restarts too
             "logging.image_every=0",
         ),
     )
@@ -185,6 +186,9 @@ def test_killed_worker_restarts_from_checkpoint_without_duplicate_epochs(
     assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3, 4, 5]
     after = load_checkpoint(run.latest_checkpoint())
     assert after["loop"]["epoch"] == 5
+    trained, averaged = after["training"]["model"], after["task"]["model"]
+    assert trained.keys() == averaged.keys()
+    assert any(not torch.equal(trained[k], averaged[k]) for k in trained)
     assert after["loop"]["global_step"] == before["loop"]["global_step"] + 2  # 2 batches more
     step_before = before["optimizers"]["main"]["state"][0]["step"]
     assert torch.equal(after["optimizers"]["main"]["state"][0]["step"], step_before + 2)

@@ -44,7 +44,7 @@ class WeightAverage:
         self.decay, self.steps = decay, steps
         self.trained: dict[str, nn.Module] = {n: unwrap(m) for n, m in task.nets.items()}
         self.nets: dict[str, nn.Module] = {
-            name: copy.deepcopy(net).requires_grad_(False)
+            name: copy.deepcopy(net).eval().requires_grad_(False)
             for name, net in self.trained.items()
             if any(p.requires_grad for p in net.parameters())
         }
