@@ -251,7 +251,8 @@ def fit(
         if evaluated:
             sync_buffers(task)
             with judged(task):
-                sync_buffers(task)
+                if averaging is not None:
+                    sync_buffers(task)  # the average's statistics, validated and saved
                 val = evaluate(
                     task,
                     val_loader,
