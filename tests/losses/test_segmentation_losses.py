@@ -14,6 +14,7 @@ from floodlab.losses import (
     focal_loss,
     focal_tversky_loss,
     image_dice_loss,
+    image_lovasz_loss,
     tversky_index,
 )
 
@@ -71,6 +72,30 @@ def test_image_dice_weighs_every_image_the_same() -> None:
     assert image_dice_loss(logits, target).item() == pytest.approx(0.4, abs=0.01)
 
 
+def _iou(pred: torch.Tensor, target: torch.Tensor) -> float:
+    inter = (pred & target).sum().item()
+    return inter / (pred | target).sum().item()
+
+
+def test_image_lovasz_is_twice_one_minus_each_images_iou_at_unit_margins() -> None:
+    # Logits of +-1 put every hinge error at 0 (right) or 2 (wrong), where the Lovasz
+    # extension of 1 - IoU is 2 (1 - IoU) of the thresholded mask (Berman et al., 2018).
+    g = torch.Generator().manual_seed(1)
+    target = torch.rand(3, 9, 9, generator=g) > 0.6
+    pred = torch.rand(3, 9, 9, generator=g) > 0.5
+    valid = torch.rand(3, 9, 9, generator=g) > 0.2
+    valid[2] = False  # no valid pixel: left out of the mean
+    logits = pred.float()[:, None] * 2 - 1
+    expected = [2 * (1 - _iou(pred[b][valid[b]], target[b][valid[b]])) for b in range(2)]
+    got = image_lovasz_loss(logits, target.float(), valid).item()
+    assert got == pytest.approx(sum(expected) / 2, rel=1e-5)
+    assert image_lovasz_loss(logits[2:], target[2:].float(), valid[2:]).item() == 0.0
+    # A dry image costs its largest false-positive margin: 1 + 3 for a logit of 3.
+    dry = torch.full((1, 1, 4, 4), -5.0)
+    dry[0, 0, 0, 0] = 3.0
+    assert image_lovasz_loss(dry, torch.zeros(1, 4, 4)).item() == pytest.approx(4.0)
+
+
 def test_focal_tversky_weights_fp_with_alpha_and_fn_with_beta() -> None:
     tp = sum(p * y for p, y in zip(P, Y, strict=True))
     fp = sum(p * (1 - y) for p, y in zip(P, Y, strict=True))
@@ -96,7 +121,15 @@ def test_focal_hand_computation() -> None:
     assert got.item() == pytest.approx(sum(terms) / 3, rel=1e-5)
 
 
-LOSSES = [bce_loss, dice_loss, image_dice_loss, focal_tversky_loss, focal_loss, boundary_loss]
+LOSSES = [
+    bce_loss,
+    dice_loss,
+    image_dice_loss,
+    image_lovasz_loss,
+    focal_tversky_loss,
+    focal_loss,
+    boundary_loss,
+]
 
 
 @pytest.mark.parametrize("loss_fn", LOSSES, ids=lambda f: f.__name__)

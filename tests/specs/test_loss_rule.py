@@ -145,9 +145,10 @@ def test_set_uses_the_defaults_of_the_family_the_overrides_leave(tmp_path: Path)
 
 def test_term_lists_come_from_the_weight_fields() -> None:
     seg = WEIGHT_FIELDS["seg"]
-    assert seg[:6] == (
+    assert seg[:7] == (
         "dice",
         "dice_image",
+        "lovasz",
         "bce",
         "boundary",
         "focal_tversky",

@@ -28,6 +28,7 @@ from floodlab.losses.segmentation import (
     focal_loss,
     focal_tversky_loss,
     image_dice_loss,
+    image_lovasz_loss,
     tversky_index,
 )
 from floodlab.losses.terms import TASK_TERMS, TERMS, TermFn
@@ -49,6 +50,7 @@ __all__ = [
     "focal_tversky_loss",
     "identity_loss",
     "image_dice_loss",
+    "image_lovasz_loss",
     "kd_binary_loss",
     "kd_loss",
     "kd_multiclass_loss",

@@ -1,4 +1,5 @@
-"""Masked binary segmentation losses: BCE, Dice, Focal, Focal-Tversky and a shoreline term.
+"""Masked binary segmentation losses: BCE, Dice, Focal, Focal-Tversky, Lovasz hinge and a
+shoreline term.
 
 Every loss takes logits (B, 1, H, W) or (B, H, W), a {0, 1} target of the same spatial
 shape and an optional validity mask (B, H, W) bool. Invalid pixels are missing data: they
@@ -11,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from kornia.filters import sobel
-from kornia.losses import binary_focal_loss_with_logits
+from kornia.losses import binary_focal_loss_with_logits, lovasz_hinge_loss
 from torch import Tensor
 
 from floodlab.losses.masking import as_bhw, erode, fill_invalid, masked_mean, valid_mask
@@ -106,6 +107,37 @@ def image_dice_loss(
     per_image = 1.0 - (2.0 * tp + smooth) / (2.0 * tp + fp + fn + smooth)
     scored = mask.flatten(1).any(1).to(per_image)
     return (per_image * scored).sum() / scored.sum().clamp_min(1.0)
+
+
+def image_lovasz_loss(logits: Tensor, target: Tensor, valid: Tensor | None = None) -> Tensor:
+    """Lovasz hinge loss of each image, averaged over the images (Berman et al., 2018).
+
+    The Lovasz extension of each image's Jaccard loss 1 - IoU, evaluated at the hinge
+    errors max(0, 1 - z (2 y - 1)): a convex surrogate whose minimisers are the logits that
+    get every pixel right with a margin of 1, and whose gradient weighs each pixel by how
+    much it would change that image's IoU. With `image_dice_loss` it is the loss of the mean
+    per-image IoU that `floodlab evaluate` reports; unlike the soft Dice it acts on the
+    logits' margins rather than on probabilities, so it keeps pushing on the pixels that
+    decide the thresholded mask. An image without water is penalised by its largest
+    false-positive margin. kornia computes it; invalid pixels enter as dry pixels with a
+    hinge error below zero, which sort after every scored pixel and so change neither the
+    value nor the gradient. Images with no valid pixel are left out of the mean.
+
+    Args:
+        logits: (B, 1, H, W) or (B, H, W) raw scores.
+        target: same spatial shape, {0, 1}.
+        valid: optional (B, H, W) bool.
+
+    Returns:
+        Scalar loss, 0 for perfect logits with margin >= 1 (0 when no image has a valid pixel).
+    """
+    logits, target, mask = _prepare(logits, target, valid)
+    # A dry pixel of logit -2 has hinge error 1 + (-2) < 0: no loss, no gradient, and it
+    # sorts after every pixel of positive error, so the Jaccard weights before it are unchanged.
+    logits = fill_invalid(logits, mask, value=-2.0)
+    per_batch = lovasz_hinge_loss(logits[:, None], target)  # the mean over all B images
+    scored = mask.flatten(1).any(1).sum()
+    return per_batch * logits.shape[0] / scored.clamp_min(1)
 
 
 def tversky_index(

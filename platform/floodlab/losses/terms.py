@@ -33,6 +33,7 @@ from floodlab.losses.segmentation import (
     focal_loss,
     focal_tversky_loss,
     image_dice_loss,
+    image_lovasz_loss,
 )
 
 TermFn = Callable[[Tensor, Tensor, Tensor | None, Any], Tensor]
@@ -41,6 +42,7 @@ TERMS: dict[str, TermFn] = {
     # Segmentation, masked by label validity.
     "seg.dice": lambda logits, target, valid, seg: dice_loss(logits, target, valid),
     "seg.dice_image": lambda logits, target, valid, seg: image_dice_loss(logits, target, valid),
+    "seg.lovasz": lambda logits, target, valid, seg: image_lovasz_loss(logits, target, valid),
     "seg.bce": lambda logits, target, valid, seg: bce_loss(logits, target, valid),
     "seg.boundary": lambda logits, target, valid, seg: boundary_loss(logits, target, valid),
     "seg.focal_tversky": lambda logits, target, valid, seg: focal_tversky_loss(

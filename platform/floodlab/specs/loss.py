@@ -25,6 +25,10 @@ class SegLossSpec(StrictModel):
         0.0,
         description="Soft Dice of each image, averaged over the batch's images: the loss of the mean per-image IoU that evaluate reports (an image with little water weighs as much as a flooded one).",
     )
+    lovasz: Weight = Field(
+        0.0,
+        description="Lovasz hinge loss of each image, averaged over the batch's images: a convex surrogate of 1 - IoU per image that acts on the logits' margins.",
+    )
     bce: Weight = Field(0.0, description="Binary cross-entropy weight.")
     boundary: Weight = Field(0.0, description="Hydrology-aware boundary/edge alignment weight.")
     focal_tversky: Weight = Field(0.0, description="Focal-Tversky loss weight.")

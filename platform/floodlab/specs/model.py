@@ -235,7 +235,14 @@ class SarKDSpec(FamilySpec):
     """SAR-KD teachers (MobileNetV2 U-Net / PSPNet) and lightweight students, single-channel input."""
 
     losses: ClassVar[FamilyLoss] = FamilyLoss(
-        reads=("seg.focal_tversky", "seg.dice", "seg.dice_image", "seg.bce", "seg.focal"),
+        reads=(
+            "seg.focal_tversky",
+            "seg.dice",
+            "seg.dice_image",
+            "seg.lovasz",
+            "seg.bce",
+            "seg.focal",
+        ),
         defaults={"seg": {"focal_tversky": 1.0}},
     )
     takes_teacher: ClassVar[bool] = True
@@ -323,7 +330,14 @@ class CloudUNetSpec(FamilySpec):
     """Cloud-segmentation U-Net with an EfficientNet-B2 encoder."""
 
     losses: ClassVar[FamilyLoss] = FamilyLoss(
-        reads=("seg.focal", "seg.dice", "seg.dice_image", "seg.bce", "seg.focal_tversky"),
+        reads=(
+            "seg.focal",
+            "seg.dice",
+            "seg.dice_image",
+            "seg.lovasz",
+            "seg.bce",
+            "seg.focal_tversky",
+        ),
         defaults={"seg": {"focal": 0.25, "dice": 0.75}},
     )
 
