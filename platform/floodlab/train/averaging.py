@@ -5,7 +5,9 @@ After every optimiser step each averaged tensor moves towards the network's own:
 steps, the warm-up of TensorFlow's ``ExponentialMovingAverage(num_updates=...)`` and timm's
 model EMA, so the first averages are not dominated by the initial weights. BatchNorm
 running statistics are averaged like the weights; integer buffers (batch counters) are
-copied.
+copied. The averaged and trained tensors are paired once, and each update is one fused
+``torch._foreach_lerp_`` over all of them (`benchmarks/weight_average.py` measures it
+against building both state dicts every step).
 
 The average is what the run is judged and used by: the loop validates it (so the best
 checkpoint is chosen on it), and checkpoints hold it as their ``task`` weights, which
@@ -48,6 +50,18 @@ class WeightAverage:
             for name, net in self.trained.items()
             if any(p.requires_grad for p in net.parameters())
         }
+        self._floats: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])
+        self._counters: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for name, averaged in self.nets.items():
+            # state_dict() tensors share storage with the modules' parameters and buffers,
+            # which optimisers, BatchNorm and load_state_dict all update in place.
+            trained = self.trained[name].state_dict()
+            for key, value in averaged.state_dict().items():
+                if value.is_floating_point():
+                    self._floats[0].append(value)
+                    self._floats[1].append(trained[key])
+                else:
+                    self._counters.append((value, trained[key]))
 
     def current_decay(self) -> float:
         """The decay the next update uses."""
@@ -59,13 +73,11 @@ class WeightAverage:
         """Move the average one optimiser step towards the trained weights."""
         weight = 1.0 - self.current_decay()
         self.steps += 1
-        for name, averaged in self.nets.items():
-            trained = self.trained[name].state_dict()
-            for key, value in averaged.state_dict().items():
-                if value.is_floating_point():
-                    value.lerp_(trained[key], weight)
-                else:
-                    value.copy_(trained[key])
+        averaged, trained = self._floats
+        if averaged:
+            torch._foreach_lerp_(averaged, trained, weight)
+        for value, source in self._counters:
+            value.copy_(source)
 
     @contextlib.contextmanager
     def swapped_in(self, task: Task) -> Iterator[Task]:
